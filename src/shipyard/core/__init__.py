@@ -1,0 +1,1 @@
+"""Pure domain: types, schema, errors, time and hashing. No I/O."""

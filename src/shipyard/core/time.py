@@ -1,0 +1,36 @@
+"""Time helpers: Shipyard works in timezone-aware UTC; naive timestamps mean UTC."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pandas as pd
+
+from shipyard.core.errors import InvalidInputError
+
+UTC = timezone.utc
+
+
+def to_utc(value: datetime | str | pd.Timestamp) -> datetime:
+    """Return `value` as an aware UTC datetime; naive values are taken to be UTC."""
+    try:
+        ts = pd.Timestamp(value)
+    except (ValueError, TypeError) as exc:
+        raise InvalidInputError(
+            f"Cannot read {value!r} as a timestamp.",
+            hint="Pass a datetime or an ISO 8601 string such as '2026-11-01T00:00:00Z'.",
+        ) from exc
+    if ts is pd.NaT:
+        raise InvalidInputError("A timestamp is missing (NaT).", hint="Pass a real timestamp.")
+    ts = ts.tz_localize(UTC) if ts.tzinfo is None else ts.tz_convert(UTC)
+    return ts.to_pydatetime()
+
+
+def utc_now() -> datetime:
+    """The current time, aware, in UTC."""
+    return datetime.now(UTC)
+
+
+def seconds(delta: timedelta | None) -> int | None:
+    """A timedelta as whole seconds (None stays None)."""
+    return None if delta is None else int(delta.total_seconds())

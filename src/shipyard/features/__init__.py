@@ -1,0 +1,1 @@
+"""The feature store: definitions, apply, offline retrieval, online serving."""

@@ -1,0 +1,1 @@
+"""The metadata database: SQLAlchemy tables and Alembic migrations, SQLite or PostgreSQL."""

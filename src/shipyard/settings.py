@@ -1,0 +1,150 @@
+"""Typed settings: explicit arguments, then SHIPYARD_* variables, then shipyard.yaml, then defaults."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+from shipyard.core.errors import ConfigError
+
+CONFIG_FILE = "shipyard.yaml"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class DuckDBOfflineStoreConfig(_Section):
+    type: Literal["duckdb"] = "duckdb"
+    threads: int | None = None
+
+
+class SparkOfflineStoreConfig(_Section):
+    type: Literal["spark"]
+    master: str = "local[*]"
+
+
+class SqliteOnlineStoreConfig(_Section):
+    type: Literal["sqlite"] = "sqlite"
+    path: str = ".shipyard/online.db"
+
+
+class RedisOnlineStoreConfig(_Section):
+    type: Literal["redis"]
+    url: str = "redis://127.0.0.1:6379/0"
+
+
+OfflineStoreConfig = Annotated[DuckDBOfflineStoreConfig | SparkOfflineStoreConfig,
+                               Field(discriminator="type")]
+OnlineStoreConfig = Annotated[SqliteOnlineStoreConfig | RedisOnlineStoreConfig,
+                              Field(discriminator="type")]
+
+
+class ServerConfig(_Section):
+    host: str = "127.0.0.1"
+    port: int = 8080
+    auth_token: str | None = Field(default=None, repr=False)
+    auth_reads: bool = False
+
+
+class Settings(BaseSettings):
+    """Everything in shipyard.yaml; every key but `project` has an embedded default."""
+
+    model_config = SettingsConfigDict(env_prefix="SHIPYARD_", env_nested_delimiter="__",
+                                      extra="forbid")
+
+    project: str
+    metadata: str = "sqlite:///.shipyard/metadata.db"
+    offline_store: OfflineStoreConfig = DuckDBOfflineStoreConfig()
+    online_store: OnlineStoreConfig = SqliteOnlineStoreConfig()
+    artifacts: str = ".shipyard/artifacts"
+    artifacts_endpoint_url: str | None = None
+    server: ServerConfig = ServerConfig()
+
+
+
+class _DictSource(PydanticBaseSettingsSource):
+    """Settings from an already-parsed shipyard.yaml, below env vars in precedence."""
+
+    def __init__(self, settings_cls: type[BaseSettings], data: dict[str, Any]) -> None:
+        super().__init__(settings_cls)
+        self.data = data
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return self.data.get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return dict(self.data)
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    if not path.exists():
+        raise ConfigError(f"No {CONFIG_FILE} in {str(path.parent)!r}.",
+                          hint="Run `shipyard init` there, or pass the project folder.")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path} is not valid YAML: {exc}", hint="Fix its syntax.") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path} must hold a mapping, not {type(data).__name__}.",
+                          hint="Start it with `project: <name>`.")
+    return data
+
+
+def _drop_switched_backends(data: dict[str, Any], environ: dict[str, str]) -> dict[str, Any]:
+    """Forget a YAML backend section whose `type` an env var changes (its keys don't apply)."""
+    env = {k.upper(): v for k, v in environ.items()}
+    kept = dict(data)
+    for section in ("offline_store", "online_store"):
+        new_type = env.get(f"SHIPYARD_{section.upper()}__TYPE")
+        old = data.get(section)
+        if new_type and isinstance(old, dict) and old.get("type", new_type) != new_type:
+            del kept[section]
+    return kept
+
+
+def load_settings(root: Path, **overrides: Any) -> Settings:
+    """Settings for the project in `root`, with relative paths made absolute."""
+    data = _drop_switched_backends(_read_yaml(root / CONFIG_FILE), dict(os.environ))
+
+    class _Loaded(Settings):
+        @classmethod
+        def settings_customise_sources(cls, settings_cls: type[BaseSettings],
+                                       init_settings: PydanticBaseSettingsSource,
+                                       env_settings: PydanticBaseSettingsSource,
+                                       **_: PydanticBaseSettingsSource,
+                                       ) -> tuple[PydanticBaseSettingsSource, ...]:
+            return init_settings, env_settings, _DictSource(settings_cls, data)
+
+    try:
+        settings = _Loaded(**overrides)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise ConfigError(f"Setting {where!r} is invalid: {first['msg']}.",
+                          hint=f"Fix it in {root / CONFIG_FILE} or its SHIPYARD_* variable.",
+                          ) from exc
+    return _absolute(settings, root)
+
+
+def _absolute(settings: Settings, root: Path) -> Settings:
+    def resolve(path: str) -> str:
+        return path if "://" in path or Path(path).is_absolute() else str(root / path)
+
+    updates: dict[str, Any] = {}
+    if settings.metadata.startswith("sqlite:///") and settings.metadata != "sqlite:///:memory:":
+        updates["metadata"] = "sqlite:///" + resolve(settings.metadata.removeprefix("sqlite:///"))
+    updates["artifacts"] = resolve(settings.artifacts)
+    if isinstance(settings.online_store, SqliteOnlineStoreConfig):
+        updates["online_store"] = settings.online_store.model_copy(
+            update={"path": resolve(settings.online_store.path)})
+    return settings.model_copy(update=updates)
