@@ -43,9 +43,10 @@ import pyarrow.parquet as pq
 BENCH_DIR = Path(__file__).resolve().parent
 DEFAULT_DATA_DIR = BENCH_DIR / ".data" / "pit"
 FEAST_VENV = BENCH_DIR / ".venv-feast"
-# Feast's DuckDB offline store lives behind the `duckdb` extra (it pulls in
-# ibis-framework[duckdb]); feast 0.67 itself pins pandas<3.
-FEAST_PIP_SPEC = "feast[duckdb]==0.67.0"
+# Feast's DuckDB offline store lives behind the `duckdb` extra, which pulls in
+# ibis-framework[duckdb]; feast 0.67 itself requires pandas<3. ibis and duckdb
+# are pinned to the versions the published figures were measured with.
+FEAST_PIP_SPECS = ["feast[duckdb]==0.67.0", "ibis-framework==12.0.0", "duckdb==2.0.1"]
 FEAST_IMPORT_CHECK = "import feast, ibis, duckdb"
 
 # Bump when the generator changes so that stale data is regenerated.
@@ -241,9 +242,9 @@ def ensure_feast_venv(venv: Path = FEAST_VENV) -> Path:
     if not python.exists():
         log(f"creating Feast virtualenv {venv} ...")
         subprocess.run(["python3.11", "-m", "venv", str(venv)], check=True)
-    log(f"pip install {FEAST_PIP_SPEC!r} into {venv} (takes about a minute) ...")
+    log(f"pip install {' '.join(FEAST_PIP_SPECS)} into {venv} (takes about a minute) ...")
     subprocess.run(
-        [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", FEAST_PIP_SPEC],
+        [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", *FEAST_PIP_SPECS],
         check=True,
         stdout=sys.stderr,
     )

@@ -1,7 +1,8 @@
 """Deterministic synthetic card transactions for the fraud demo.
 
-`generate` writes four Parquet files: ``transactions``, ``customer_stats`` (hourly, or every
-few hours for large runs), ``merchant_stats`` (daily) and ``labels`` (the training entity frame).
+`generate` writes four Parquet files: ``transactions``, ``customer_stats`` (hourly; every 2+
+hours when that would exceed ~2 M rows, e.g. every 2 hours at the defaults), ``merchant_stats``
+(daily) and ``labels`` (the training entity frame, one row per transaction).
 Feature windows are half-open, ``(snapshot - width, snapshot]``, and computed only from rows
 in the files, so the first 7 days are a warm-up in which 7-day windows hold partial history.
 About 0.5 % of ``customer_stats`` rows are written twice: a first version that missed late
@@ -35,7 +36,7 @@ import pyarrow.parquet as pq
 
 HOUR, DAY = 3_600, 86_400
 SHIFT_DAYS = 14
-MAX_LABEL_DELAY = 10 * DAY  # below the 30-day merchant window: `_merchant_stats` relies on it
+MAX_LABEL_DAYS = 10  # below the 30-day merchant window: `_merchant_stats` relies on it
 MAX_SNAPSHOT_ROWS = 2_000_000  # snapshot less often than hourly beyond this many candidates
 HOME_MERCHANTS, P_HOME = 6, 0.75  # people mostly shop at a few regular places
 FRAUD_SHARE, FRAUD_SHARE_SHIFTED, MEAN_BURST = 0.012, 0.024, 3.0
@@ -82,7 +83,9 @@ def _merchants(rng: np.random.Generator, n: int) -> Arrays:
     share, mult, boost = (np.array(v) for v in zip(*CATEGORIES.values(), strict=True))
     cat = rng.choice(len(share), n, p=share / share.sum())
     pop = rng.lognormal(0.0, 1.0, n)
-    new = (rng.random(n) < NEW_MERCHANT_SHARE) & (np.arange(n) > 0)  # keep one old merchant
+    new = np.zeros(n, bool)  # merchants that open with the shift; merchant 0 is always old
+    new[rng.choice(np.arange(1, n), min(n - 1, max(1, round(NEW_MERCHANT_SHARE * n))),
+                   replace=False)] = True
     names = np.array(list(CATEGORIES))
     lure = np.where(np.isin(names[cat], RISKY_CATEGORIES), 5.0, 1.0) * ~new
     risky = rng.choice(n, min(max(3, n // 40), int((~new).sum())), replace=False,
@@ -94,15 +97,10 @@ def _merchants(rng: np.random.Generator, n: int) -> Arrays:
     }
 
 
-def _pick(rng: np.random.Generator, weights: np.ndarray, n: int) -> np.ndarray:
-    """n merchant ids drawn proportionally to `weights`."""
-    return rng.choice(len(weights), n, p=weights / weights.sum())
-
-
 def _explore(rng: np.random.Generator, merchants: Arrays, shifted: np.ndarray) -> np.ndarray:
-    """Occasional merchants: the popularity mix changes in the shift window."""
-    before = _pick(rng, merchants["pop_before"], len(shifted))
-    after = _pick(rng, merchants["pop_after"], len(shifted))
+    """Occasional merchants, by popularity: the mix changes in the shift window."""
+    before, after = (rng.choice(len(w), len(shifted), p=w / w.sum())
+                     for w in (merchants["pop_before"], merchants["pop_after"]))
     return np.where(shifted, after, before)
 
 
@@ -113,47 +111,51 @@ def _times(rng: np.random.Generator, day_lo: int, day_hi: int, hourly: np.ndarra
     return rng.integers(day_lo, day_hi, n) * DAY + hour * HOUR + rng.integers(0, HOUR, n)
 
 
-def _transactions(rng: np.random.Generator, cust: Arrays, merch: Arrays, days: int) -> Arrays:
-    """Legitimate spending plus fraud bursts, sorted by time; times are seconds since start."""
-    n_cust, shift_start = len(cust["rate"]), max(days - SHIFT_DAYS, 0)
-    # Legitimate: a Poisson number per customer, mostly at their home merchants.
-    cid = np.repeat(np.arange(n_cust), rng.poisson(cust["rate"] * days))
+def _legit(rng: np.random.Generator, cust: Arrays, merch: Arrays, days: int,
+           shift_start: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Everyday spending: a Poisson number per customer, mostly at their home merchants."""
+    cid = np.repeat(np.arange(len(cust["rate"])), rng.poisson(cust["rate"] * days))
     t = _times(rng, 0, days, HOURLY, len(cid))
-    shifted = t >= shift_start * DAY
     home = cust["home"][cid, rng.integers(0, HOME_MERCHANTS, len(cid))]
-    mid = np.where(rng.random(len(cid)) < P_HOME, home, _explore(rng, merch, shifted))
-    scale = np.ones(len(cid))
-    # Fraud: episodes on a stolen card, a burst of a few purchases minutes apart at night.
-    per_day = len(cid) / days
-    n_ep = rng.poisson([FRAUD_SHARE * per_day * shift_start / MEAN_BURST,
-                        FRAUD_SHARE_SHIFTED * per_day * (days - shift_start) / MEAN_BURST])
-    ep_t = np.concatenate([_times(rng, 0, shift_start, FRAUD_HOURLY, n_ep[0]),
-                           _times(rng, shift_start, days, FRAUD_HOURLY, n_ep[1])])
-    size = 1 + rng.poisson(MEAN_BURST - 1, len(ep_t))
-    ep = np.repeat(np.arange(len(ep_t)), size)
-    gaps = np.cumsum(rng.exponential(600.0, len(ep)))
-    first = np.repeat(np.cumsum(size) - size, size)
-    f_t = ep_t[ep] + (gaps - gaps[first]).astype(np.int64)
-    f_shifted = f_t >= shift_start * DAY
-    at_risky = merch["risky"][rng.integers(0, len(merch["risky"]), len(ep))]
-    f_mid = np.where(rng.random(len(ep)) < 0.6, at_risky, _explore(rng, merch, f_shifted))
-    f_cid = rng.integers(0, n_cust, len(ep_t))[ep]
-    scale = np.concatenate([scale, rng.lognormal(1.0, 0.4, len(ep))])  # fraud buys big
-    # Amounts: customer lognormal x merchant category x (fraud) x segment uplift after shift.
-    cid, t, mid = np.concatenate([cid, f_cid]), np.concatenate([t, f_t]), np.concatenate([mid, f_mid])
-    is_fraud = np.r_[np.zeros(len(scale) - len(ep), np.int64), np.ones(len(ep), np.int64)]
-    z = rng.standard_normal(len(cid))
-    uplift = np.where(cust["segment"][cid] & (t >= shift_start * DAY), SEGMENT_UPLIFT, 1.0)
-    amount = np.exp(cust["mu"][cid] + cust["sigma"][cid] * z) * merch["mult"][mid] * scale
-    amount = np.round(amount * uplift, 2).clip(0.5)
+    explore = _explore(rng, merch, t >= shift_start * DAY)
+    return cid, t, np.where(rng.random(len(cid)) < P_HOME, home, explore)
+
+
+def _fraud(rng: np.random.Generator, n_cust: int, merch: Arrays, days: int, shift_start: int,
+           per_day: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Stolen cards: bursts of purchases minutes apart, mostly at night and at risky shops."""
+    expected = np.array([FRAUD_SHARE * shift_start, FRAUD_SHARE_SHIFTED * (days - shift_start)])
+    n_ep = rng.poisson(expected * per_day / MEAN_BURST)
+    start = np.concatenate([_times(rng, 0, shift_start, FRAUD_HOURLY, n_ep[0]),
+                            _times(rng, shift_start, days, FRAUD_HOURLY, n_ep[1])])
+    size = 1 + rng.poisson(MEAN_BURST - 1, len(start))
+    ep = np.repeat(np.arange(len(start)), size)
+    gaps = np.cumsum(rng.exponential(600.0, len(ep)))  # ~10 minutes between purchases
+    t = start[ep] + (gaps - gaps[np.repeat(np.cumsum(size) - size, size)]).astype(np.int64)
+    risky = merch["risky"][rng.integers(0, len(merch["risky"]), len(ep))]
+    mid = np.where(rng.random(len(ep)) < 0.6, risky, _explore(rng, merch, t >= shift_start * DAY))
+    return rng.integers(0, n_cust, len(start))[ep], t, mid
+
+
+def _transactions(rng: np.random.Generator, cust: Arrays, merch: Arrays, days: int) -> Arrays:
+    """Legitimate spending plus fraud, sorted by time; times are seconds since start."""
+    shift_start = max(days - SHIFT_DAYS, 0)
+    legit = _legit(rng, cust, merch, days, shift_start)
+    fraud = _fraud(rng, len(cust["rate"]), merch, days, shift_start, len(legit[0]) / days)
+    cid, t, mid = (np.concatenate(pair) for pair in zip(legit, fraud, strict=True))
+    is_fraud = np.repeat(np.array([0, 1]), [len(legit[0]), len(fraud[0])])
+    # Amount: customer lognormal x merchant category x fraud premium x uplift after the shift.
+    amount = np.exp(cust["mu"][cid] + cust["sigma"][cid] * rng.standard_normal(len(cid)))
+    amount *= merch["mult"][mid] * np.where(is_fraud == 1, rng.lognormal(1.0, 0.4, len(cid)), 1)
+    amount *= np.where(cust["segment"][cid] & (t >= shift_start * DAY), SEGMENT_UPLIFT, 1.0)
     # Chargebacks take 1-10 days; a clean transaction is confirmed after 2-5 days.
-    delay = np.where(is_fraud == 1, rng.uniform(1, 10, len(cid)), rng.uniform(2, 5, len(cid)))
-    label_t = t + (delay * DAY).astype(np.int64)
+    delay = np.where(is_fraud == 1, rng.uniform(1, MAX_LABEL_DAYS, len(cid)),
+                     rng.uniform(2, 5, len(cid)))
+    cols = {"customer_id": cid, "merchant_id": mid, "amount": np.round(amount, 2).clip(0.5),
+            "t": t, "is_fraud": is_fraud, "label_t": t + (delay * DAY).astype(np.int64)}
     keep = t < days * DAY  # a late-night burst may run past `end`
     order = np.lexsort((cid[keep], t[keep]))
-    out = {"customer_id": cid, "merchant_id": mid, "amount": amount, "t": t,
-           "is_fraud": is_fraud, "label_t": label_t}
-    out = {k: v[keep][order] for k, v in out.items()}
+    out = {k: v[keep][order] for k, v in cols.items()}
     out["txn_id"] = np.arange(1, len(order) + 1)
     return out
 
@@ -241,7 +243,7 @@ def _merchant_stats(rng: np.random.Generator, tx: Arrays, merch: Arrays, days: i
     n24 = _window(mid, t, ones[:, None], DAY, qm, qt)[:, 0]
     w30 = _window(mid, t, np.c_[ones, tx["amount"]], 30 * DAY, qm, qt)
     # Labelled in (s - 30d, s]: labels known by s, minus rows older than the window, whose
-    # labels (at most MAX_LABEL_DELAY late) are all known by s as well.
+    # labels (at most MAX_LABEL_DAYS late) are all known by s as well.
     known = (_upto(mid, tx["label_t"], np.c_[ones, fraud], qm, qt)
              - _upto(mid, t, np.c_[ones, fraud], qm, qt - 30 * DAY))
     opened = _upto(mid, t, ones[:, None], qm, qt)[:, 0] > 0
@@ -274,11 +276,11 @@ def _write(path: Path, cols: Arrays, start: int) -> Path:
 
 
 def generate(out_dir: str | Path, *, customers: int = 2_000, merchants: int = 200, days: int = 60,
-             end: datetime = datetime(2026, 11, 1, tzinfo=timezone.utc), seed: int = 7,
-             ) -> dict[str, Path]:
+             end: datetime = datetime(2026, 11, 1, tzinfo=timezone.utc),  # noqa: UP017
+             seed: int = 7) -> dict[str, Path]:
     """Write the fraud demo's Parquet files into out_dir and return their paths by name."""
     if end.tzinfo is None:
-        end = end.replace(tzinfo=timezone.utc)  # naive means UTC, as everywhere in Shipyard
+        end = end.replace(tzinfo=timezone.utc)  # noqa: UP017 - naive means UTC, as in Shipyard
     start = int(end.timestamp()) - days * DAY
     rng = np.random.default_rng(seed)
     merch = _merchants(rng, merchants)

@@ -1,0 +1,52 @@
+"""Entry point: the typer app, and one error line with an exit code for every failure."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from shipyard.cli import apply, demo, versions
+from shipyard.cli._common import err_console
+from shipyard.core.errors import ShipyardError
+
+app = typer.Typer(name="shipyard", no_args_is_help=True, add_completion=False,
+                  help="Shipyard: features, models, serving and monitoring in one tool.",
+                  pretty_exceptions_enable=False)
+app.command("init")(apply.init)
+app.command("apply")(apply.apply)
+app.add_typer(versions.app, name="versions")
+app.command("demo")(demo.demo)
+
+
+def run(argv: list[str] | None = None) -> None:
+    """Run the CLI; a ShipyardError prints one line (a traceback only with --debug)."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in args
+    if debug:
+        args.remove("--debug")
+    try:
+        app(args=args, standalone_mode=False)
+    except ShipyardError as exc:
+        if debug:
+            raise
+        hint = f" [dim]({exc.hint})[/dim]" if exc.hint else ""
+        err_console.print(f"[bold red]error:[/bold red] {exc.message}{hint}", highlight=False,
+                          soft_wrap=True)
+        raise SystemExit(exc.exit_code) from None
+    except (typer.Abort, KeyboardInterrupt):
+        err_console.print("aborted")
+        raise SystemExit(130) from None
+    except typer.Exit as exc:
+        raise SystemExit(exc.exit_code) from None
+    except Exception as exc:  # click usage errors and the like
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            raise SystemExit(exc.exit_code) from None
+        raise
+
+
+if __name__ == "__main__":
+    run()
