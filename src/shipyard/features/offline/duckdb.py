@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import glob
 import os
 import threading
 from collections.abc import Sequence
@@ -46,6 +47,7 @@ class DuckDBOfflineStore:
         self._con = duckdb.connect(config={"threads": threads or os.cpu_count() or 1,
                                            "asof_loop_join_threshold": 0})
         self._lock = threading.Lock()
+        self._ties: dict[tuple[str, tuple[tuple[str, int, int], ...]], bool] = {}
 
     def close(self) -> None:
         """Close the DuckDB connection."""
@@ -111,7 +113,7 @@ class DuckDBOfflineStore:
         base = self._view_sql(view, with_created=created)
         feats = ", ".join(quote(view.column(f.name)) for f in view.features)
         keys = ", ".join(quote(k) for k in view.join_keys)
-        if not created:
+        if not created or (not filter_by_created and not self._has_ties(view, base)):
             return f"SELECT {keys}, __t, {feats} FROM ({base})", f"e.{TS}", "__t"
         if not filter_by_created:
             return (f"SELECT {keys}, __t, {_packed('__t', '__c')} AS __k, {feats} FROM ({base})",
@@ -122,6 +124,26 @@ class DuckDBOfflineStore:
                 f"SELECT {keys}, greatest(__t, __c) AS __v, max({best}) OVER (PARTITION BY "
                 f"{keys} ORDER BY greatest(__t, __c) RANGE BETWEEN UNBOUNDED PRECEDING AND "
                 f"CURRENT ROW) AS __best FROM ({base}))", f"e.{TS}", "__v")
+
+    def _has_ties(self, view: ViewRead, base: str) -> bool:
+        """Whether some key has two rows with the same event time (cached per file version).
+
+        Only then must ties be broken by created time, which costs the join about 2x.
+        """
+        fingerprint = (base, self._files_fingerprint(view.source))
+        if fingerprint not in self._ties:
+            keys = ", ".join(quote(k) for k in view.join_keys)
+            sql = (f"SELECT count(*) FROM (SELECT 1 FROM ({base}) GROUP BY {keys}, __t "
+                   "HAVING count(*) > 1 LIMIT 1)")
+            self._ties[fingerprint] = self._query(sql, None).column(0)[0].as_py() > 0
+        return self._ties[fingerprint]
+
+    def _files_fingerprint(self, source: FileSource) -> tuple[tuple[str, int, int], ...]:
+        pattern = self._path(source)
+        files = sorted(glob.glob(pattern, recursive=True)) + sorted(
+            glob.glob(f"{pattern}.pushed/**/*.parquet", recursive=True))
+        stats = [(f, os.stat(f)) for f in files]
+        return tuple((f, st.st_mtime_ns, st.st_size) for f, st in stats)
 
     def point_in_time_join(self, entities: pa.Table, views: Sequence[ViewRead], *,
                            filter_by_created_timestamp: bool = False) -> pa.Table:
@@ -143,7 +165,7 @@ class DuckDBOfflineStore:
         rows = result.column(ROW).to_numpy()
         position = np.empty(len(rows), dtype=np.int64)
         position[rows] = np.arange(len(rows), dtype=np.int64)
-        return result.take(pa.array(position))
+        return result.combine_chunks().take(pa.array(position))
 
     def entity_rows(self, views: Sequence[ViewRead], start: datetime, end: datetime) -> pa.Table:
         """Distinct (keys, `__ts`) of every feature row of the views with start <= ts <= end."""
