@@ -157,6 +157,7 @@ def historical_features(
         raise InvalidInputError(f"entity_df lacks request data {missing} needed by on-demand "
                                 f"views {list(request.on_demand)}.",
                                 hint="Add those columns to the entity frame.")
+    _check_key_types(store, reads, entities)
     joined = store.point_in_time_join(entities, reads,
                                       filter_by_created_timestamp=filter_by_created_timestamp)
     features = to_pandas(joined.drop([ROW]))
@@ -166,6 +167,33 @@ def historical_features(
     columns = {name: computed[f"{view}__{feature}"]
                for name, (view, feature) in zip(names, request.outputs, strict=True)}
     return pd.concat([frame, pd.DataFrame(columns)], axis=1)
+
+
+def _key_family(type_name: str) -> str:
+    name = type_name.upper()
+    if any(t in name for t in ("INT", "UINT")):
+        return "integer"
+    if name in ("VARCHAR", "STRING", "LARGE_STRING") or "STRING" in name or "UTF8" in name:
+        return "string"
+    return name
+
+
+def _check_key_types(store: OfflineStore, reads: list[ViewRead], entities: pa.Table) -> None:
+    """A key of another kind than the source's (str vs int) matches nothing: say so instead."""
+    for read in reads:
+        columns = store.describe_source(read.source)
+        by_feature = {f: c for c, f in read.source.field_mapping.items()}
+        for key in read.join_keys:
+            source_type = columns.get(by_feature.get(key, key), "")
+            given = entities.column(key).type
+            if pa.types.is_null(given):
+                continue
+            if _key_family(source_type) != _key_family(str(given)):
+                raise InvalidInputError(
+                    f"entity_df join key {key!r} holds {given} values but view {read.name!r} "
+                    f"stores it as {source_type}.",
+                    hint=f"Convert the column, e.g. df[{key!r}] = df[{key!r}].astype(int).",
+                )
 
 
 def _on_demand(request: Request, udfs: Mapping[str, Callable[[Any], Any]],
