@@ -26,7 +26,8 @@ def run(argv: list[str] | None = None) -> None:
     if debug:
         args.remove("--debug")
     try:
-        app(args=args, standalone_mode=False)
+        # standalone mode: click prints usage errors itself and exits 2
+        app(args=args, prog_name="shipyard")
     except ShipyardError as exc:
         if debug:
             raise
@@ -34,18 +35,6 @@ def run(argv: list[str] | None = None) -> None:
         err_console.print(f"[bold red]error:[/bold red] {exc.message}{hint}", highlight=False,
                           soft_wrap=True)
         raise SystemExit(exc.exit_code) from None
-    except (typer.Abort, KeyboardInterrupt):
-        err_console.print("aborted")
-        raise SystemExit(130) from None
-    except typer.Exit as exc:
-        raise SystemExit(exc.exit_code) from None
-    except Exception as exc:  # click usage errors and the like
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            raise SystemExit(exc.exit_code) from None
-        raise
 
 
 if __name__ == "__main__":
