@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -180,7 +180,7 @@ def test_source_timestamps_in_another_zone_are_compared_in_utc(project: sy.Proje
 def test_mixed_naive_and_aware_timestamps_are_an_error(project: sy.Project) -> None:
     frame = pd.DataFrame({"customer_id": [1, 1],
                           "event_timestamp": pd.Series([datetime(2026, 3, 1),
-                                                        datetime(2026, 3, 1, tzinfo=timezone.utc)],
+                                                        datetime(2026, 3, 1, tzinfo=UTC)],
                                                        dtype=object)})
     with pytest.raises(sy.InvalidInputError, match="mixes naive and timezone-aware"):
         values(project, frame)

@@ -31,7 +31,8 @@ def test_demo_leaves_a_training_set_with_every_labelled_row(demo_dir: Path) -> N
 
 
 def test_no_feature_value_comes_from_after_its_row(demo_dir: Path) -> None:
-    """Each customer feature equals the point-in-time row, found independently, never later."""
+    """Each customer feature equals the point-in-time row found independently from the raw
+    snapshots: the latest one at or before the transaction, within the 2-day ttl."""
     training = pd.read_parquet(demo_dir / "training_set.parquet")
     stats = pd.read_parquet(demo_dir / "data" / "customer_stats.parquet")
     sample = training.sample(400, random_state=3)
@@ -46,12 +47,6 @@ def test_no_feature_value_comes_from_after_its_row(demo_dir: Path) -> None:
         best = window.sort_values(["event_timestamp", "created_at"]).iloc[-1]
         assert row.txn_count_24h == best.txn_count_24h
         assert np.isclose(row.amount_mean_7d, best.amount_mean_7d, equal_nan=True)
-        later = rows[rows.event_timestamp > row.event_timestamp]
-        leaked = later[(later.txn_count_24h == row.txn_count_24h)
-                       & np.isclose(later.amount_sum_24h, row.amount_sum_24h)
-                       & ~window.amount_sum_24h.pipe(
-                           lambda s: np.isclose(s, row.amount_sum_24h)).any()]
-        assert leaked.empty
 
 
 def test_on_demand_features_match_their_definition(demo_dir: Path) -> None:

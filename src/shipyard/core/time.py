@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pandas as pd
 
 from shipyard.core.errors import InvalidInputError
 
-UTC = timezone.utc
+__all__ = ["UTC", "seconds", "to_utc", "utc_now"]
 
 
 def to_utc(value: datetime | str | pd.Timestamp) -> datetime:
