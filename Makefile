@@ -12,6 +12,9 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	# gbstats (GrowthBook's stats engine) is the live reference of the experiment statistics;
+	# its metadata pins pandas<2 and numpy<2, which it does not need: install it without deps
+	$(BIN)/python -m pip install --quiet --no-deps "gbstats==0.8.0"
 	touch $(STAMP)
 
 demo: $(STAMP)
