@@ -7,18 +7,24 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from shipyard.core.errors import ConfigError
+from shipyard.artifacts import ArtifactStore, open_artifact_store
+from shipyard.core.errors import ConfigError, NotFoundError
 from shipyard.features.catalog import Catalog
 from shipyard.features.definitions import Definition
 from shipyard.features.discovery import discover
 from shipyard.features.offline import OfflineStore
+from shipyard.features.online import OnlineStore
 from shipyard.features.registry import Plan, Registry
 from shipyard.features.store import FeatureStore
 from shipyard.features.validation import validate
 from shipyard.metadata.db import Database
+from shipyard.models import Column, ModelRegistry, ServiceInputs
 from shipyard.settings import CONFIG_FILE, Settings, load_settings
+from shipyard.tracking import Tracking, git_state
 
 _OFFLINE_STORES = {"duckdb": "shipyard.features.offline.duckdb:DuckDBOfflineStore"}
+_ONLINE_STORES = {"sqlite": "shipyard.features.online.sqlite:SqliteOnlineStore",
+                  "redis": "shipyard.features.online.redis:RedisOnlineStore"}
 
 
 def _load_class(target: str, kind: str, name: str) -> Any:
@@ -85,9 +91,54 @@ class Project:
             self.root, **options)
 
     @cached_property
+    def online_store(self) -> OnlineStore:
+        """The online store chosen in shipyard.yaml, namespaced by the project's name."""
+        config = self.settings.online_store
+        options = config.model_dump(exclude={"type"})
+        return _load_class(_ONLINE_STORES[config.type], "online store", config.type)(
+            **options, project=self.name)
+
+    @cached_property
     def features(self) -> FeatureStore:
-        """Feature retrieval: historical now, online and push in later layers."""
-        return FeatureStore(self.registry, self.offline_store, self.definitions)
+        """Feature retrieval (historical and online), materialization and push."""
+        return FeatureStore(self.registry, self.offline_store, self.definitions,
+                            online=lambda: self.online_store)
+
+    @cached_property
+    def artifacts(self) -> ArtifactStore:
+        """The content-addressed artifact store (`artifacts` in shipyard.yaml)."""
+        return open_artifact_store(self.settings.artifacts,
+                                   endpoint_url=self.settings.artifacts_endpoint_url)
+
+    @cached_property
+    def tracking(self) -> Tracking:
+        """Experiments and runs: params, metrics, tags, artifacts."""
+        return Tracking(self.db, self.name, self.artifacts, self.root)
+
+    @cached_property
+    def models(self) -> ModelRegistry:
+        """The model registry: versions, aliases, lineage, loading."""
+        return ModelRegistry(self.db, self.name, self.artifacts,
+                             service_inputs=self._service_inputs,
+                             definitions_version=lambda: (self.registry.current() or (None,))[0],
+                             git_commit=lambda: git_state(self.root).commit)
+
+    def _service_inputs(self, name: str) -> ServiceInputs:
+        """What an applied feature service feeds a model (the registry's view of the catalog)."""
+        current = self.registry.current()
+        if current is None:
+            raise NotFoundError(f"Project {self.name!r} has no applied definitions.",
+                                hint="Run `shipyard apply` (or project.apply()) first.")
+        version, catalog = current
+        request = catalog.resolve(feature_service=name)
+        views = [*catalog.feature_views.values(), *catalog.on_demand_feature_views.values()]
+        dtypes = {(v.name, f.name): f.dtype for v in views for f in v.schema}
+        columns = [Column(n, dtypes[o]) for n, o in zip(request.column_names(False),
+                                                        request.outputs, strict=True)]
+        columns += [Column(f.name, f.dtype) for f in request.request_fields
+                    if f.name not in {c.name for c in columns}]
+        read = {(v, f) for v, names in request.view_features.items() for f in names}
+        return ServiceInputs(version, tuple(columns), tuple(sorted(read | set(request.outputs))))
 
     def definitions(self) -> list[Definition]:
         """The definitions found in the project's Python files (imported once)."""
@@ -102,12 +153,19 @@ class Project:
     def apply(self, *, dry_run: bool = False) -> Plan:
         """Validate and store the definitions as a new version; return what changed."""
         catalog = self.validate()
-        return self.registry.plan(catalog) if dry_run else self.registry.apply(catalog)
+        if dry_run:
+            return self.registry.plan(catalog)
+        plan = self.registry.apply(catalog)
+        if "features" in self.__dict__:
+            self.features.refresh()
+        return plan
 
     def close(self) -> None:
         """Release database connections and engines."""
         if "offline_store" in self.__dict__:
             self.offline_store.close()
+        if "online_store" in self.__dict__:
+            self.online_store.close()
         if "db" in self.__dict__:
             self.db.dispose()
 

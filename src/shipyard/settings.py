@@ -41,6 +41,7 @@ class SqliteOnlineStoreConfig(_Section):
 class RedisOnlineStoreConfig(_Section):
     type: Literal["redis"]
     url: str = "redis://127.0.0.1:6379/0"
+    key_prefix: str = "shipyard"  # keys are <key_prefix>:<project>:<view>:<entity key>
 
 
 OfflineStoreConfig = Annotated[DuckDBOfflineStoreConfig | SparkOfflineStoreConfig,

@@ -15,6 +15,7 @@ from rich.table import Table
 
 from shipyard.cli._common import console
 from shipyard.cli.apply import print_plan
+from shipyard.core.time import utc_now
 from shipyard.examples.fraud import features as fraud_features
 from shipyard.examples.fraud.generate import generate
 from shipyard.project import Project
@@ -23,7 +24,10 @@ Stage = Callable[[Project, dict[str, Any]], str]
 
 
 def _stage_data(project: Project, state: dict[str, Any]) -> str:
-    paths = generate(project.root / "data", customers=state["customers"], days=state["days"])
+    # the history ends at the last full hour, so that online values are fresh (within ttl)
+    end = state.setdefault("end", utc_now().replace(minute=0, second=0, microsecond=0))
+    paths = generate(project.root / "data", customers=state["customers"], days=state["days"],
+                     end=end)
     state["paths"] = paths
     sizes = {name: len(pd.read_parquet(path, columns=[])) for name, path in paths.items()}
     return ", ".join(f"{name}: {rows:,} rows" for name, rows in sizes.items())
@@ -46,10 +50,64 @@ def _stage_training_set(project: Project, state: dict[str, Any]) -> str:
     return f"{len(frame):,} rows x {frame.shape[1]} columns in {elapsed:.2f} s -> {out.name}"
 
 
+def _stage_materialize(project: Project, state: dict[str, Any]) -> str:
+    started = time.perf_counter()
+    results = project.features.materialize(None, utc_now())
+    elapsed = time.perf_counter() - started
+    rows = sum(r.rows for r in results)
+    return (f"{rows:,} keys of {len(results)} views in {elapsed:.2f} s "
+            f"({rows / elapsed:,.0f} rows/s)")
+
+
+def _stage_online_reads(project: Project, state: dict[str, Any]) -> str:
+    recent = pd.read_parquet(state["paths"]["labels"]).tail(3)
+    rows = recent[["customer_id", "merchant_id", "amount"]].to_dict("records")
+    state["online"] = project.features.get_online_features(feature_service="fraud_v2",
+                                                           entity_rows=rows)
+    one = rows[:1]
+    timings = []
+    for _ in range(2_000):
+        started = time.perf_counter()
+        project.features.get_online_features(feature_service="fraud_v2", entity_rows=one)
+        timings.append(time.perf_counter() - started)
+    timings.sort()
+    p50, p99 = timings[len(timings) // 2] * 1e6, timings[int(len(timings) * 0.99)] * 1e6
+    return (f"{len(rows)} transactions scored with fraud_v2; one entity takes "
+            f"p50 {p50:.0f} µs, p99 {p99:.0f} µs")
+
+
+def _stage_push(project: Project, state: dict[str, Any]) -> str:
+    customer = int(state["online"]["customer_id"][0])
+    refs = [f"customer_stats:{f}" for f in fraud_features.customer_stats.feature_names]
+    before = project.features.get_online_features(features=refs,
+                                                  entity_rows=[{"customer_id": customer}])
+    fresh = {name: values[0] for name, values in before.items()}
+    fresh["txn_count_24h"] = (fresh["txn_count_24h"] or 0) + 1
+    fresh["amount_sum_24h"] = (fresh["amount_sum_24h"] or 0.0) + 250.0
+    fresh["event_timestamp"] = utc_now()
+    project.features.push("customer_stats_push", pd.DataFrame([fresh]))
+    after = project.features.get_online_features(features=refs[:2],
+                                                 entity_rows=[{"customer_id": customer}])
+    return (f"customer {customer}: txn_count_24h {before['txn_count_24h'][0]} -> "
+            f"{after['txn_count_24h'][0]}, amount_sum_24h {before['amount_sum_24h'][0]:.2f} -> "
+            f"{after['amount_sum_24h'][0]:.2f}")
+
+
+def _stage_skew(project: Project, state: dict[str, Any]) -> str:
+    report = project.features.check_skew(sample=200)
+    state["skew"] = report
+    return (f"{len(report.mismatches)} mismatches in {report.values_compared:,} values of "
+            f"{report.entities} entities")
+
+
 STAGES: list[tuple[str, Stage]] = [
     ("Generate 60 days of card transactions", _stage_data),
     ("Apply the feature definitions", _stage_apply),
     ("Build a point-in-time correct training set", _stage_training_set),
+    ("Materialize the latest features into the online store", _stage_materialize),
+    ("Read online features for live transactions", _stage_online_reads),
+    ("Push a fresh event for one customer", _stage_push),
+    ("Check online against offline (skew)", _stage_skew),
 ]
 
 
@@ -83,6 +141,7 @@ def demo(
                 console.print(f"[green]✓[/green] {title}: {summary}", highlight=False)
         print_plan(state["plan"])
         _show_training_set(state["training_set"])
+        _show_online(state["online"])
 
 
 def _show_training_set(frame: pd.DataFrame) -> None:
@@ -97,3 +156,13 @@ def _show_training_set(frame: pd.DataFrame) -> None:
     missing = frame["amount_mean_7d"].isna().mean()
     console.print(f"Fraud rate {frame['is_fraud'].mean():.2%}; rows without customer history "
                   f"in the ttl window {missing:.1%} (kept, with nulls).")
+
+
+def _show_online(columns: dict[str, list[Any]]) -> None:
+    names = ["customer_id", "merchant_id", "txn_count_24h", "amount_mean_7d", "fraud_rate_30d",
+             "amount_vs_customer_mean", "amount_zscore"]
+    table = Table(*names, title="Online features (fraud_v2, as served)")
+    for i in range(len(columns["customer_id"])):
+        table.add_row(*(f"{v:.3f}" if isinstance(v, float) else str(v)
+                        for v in (columns[n][i] for n in names)))
+    console.print(table)

@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from shipyard.cli import apply, demo, versions
+from shipyard.cli import apply, demo, features, models, runs, versions
 from shipyard.cli._common import err_console
 from shipyard.core.errors import ShipyardError
 
@@ -16,6 +16,11 @@ app = typer.Typer(name="shipyard", no_args_is_help=True, add_completion=False,
 app.command("init")(apply.init)
 app.command("apply")(apply.apply)
 app.add_typer(versions.app, name="versions")
+app.command("materialize")(features.materialize)
+app.command("materialize-incremental")(features.materialize_incremental)
+app.add_typer(features.app, name="features")
+app.add_typer(runs.app, name="runs")
+app.add_typer(models.app, name="models")
 app.command("demo")(demo.demo)
 
 

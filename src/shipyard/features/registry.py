@@ -164,6 +164,12 @@ class Registry:
         return None if latest is None else (latest.version, Catalog.from_spec(
             json.loads(latest.spec)))
 
+    def latest_version(self) -> int | None:
+        """The latest applied version number, without loading its spec (None: none yet)."""
+        query = sa.select(sa.func.max(rv.c.version)).where(rv.c.project == self.project)
+        with self.db.read() as conn:
+            return conn.execute(query).scalar()
+
     def list_versions(self) -> list[VersionInfo]:
         """Every applied version, oldest first."""
         query = sa.select(rv).where(rv.c.project == self.project).order_by(rv.c.version)

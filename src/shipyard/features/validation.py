@@ -108,13 +108,23 @@ def _check_view(view: FeatureView, catalog: Catalog, describe: DescribeSource) -
 
 def _check_push_sources(catalog: Catalog) -> list[str]:
     specs: dict[str, str] = {}
+    paths: dict[str, str] = {}  # batch file -> push source: pushes are appended next to it
     problems = []
     for view in catalog.feature_views.values():
         if isinstance(view.source, PushSource):
             spec = canonical_json(view.source.to_spec())
             if specs.setdefault(view.source.name, spec) != spec:
                 problems.append(f"PushSource {view.source.name!r} is defined twice, differently.")
-    return problems
+            path = view.source.batch_source.path
+            other = paths.setdefault(path, view.source.name)
+            if other != view.source.name:
+                first, second = sorted((other, view.source.name))
+                problems.append(f"Push sources {first!r} and {second!r} share the batch file "
+                                f"{path!r}; give each its own.")
+            if any(ch in path for ch in "*?["):
+                problems.append(f"PushSource {view.source.name!r} has a glob as batch_source "
+                                f"path ({path!r}); pushes need one file or folder.")
+    return sorted(set(problems), key=problems.index)
 
 
 def _check_on_demand(odfv: OnDemandFeatureView, catalog: Catalog) -> list[str]:

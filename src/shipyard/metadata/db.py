@@ -7,12 +7,9 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 
 from shipyard.core.errors import BackendUnavailable, ConfigError
 
@@ -108,6 +105,9 @@ class Database:
         with self._migrate_lock:
             if self._migrated:
                 return
+            from alembic.runtime.migration import MigrationContext  # lazy: ~0.3 s of imports
+            from alembic.script import ScriptDirectory
+
             head = ScriptDirectory.from_config(self._alembic_config()).get_current_head()
             with self._connect() as conn:
                 if MigrationContext.configure(conn).get_current_revision() != head:
@@ -115,12 +115,16 @@ class Database:
                         self._upgrade(conn)
             self._migrated = True
 
-    def _alembic_config(self) -> Config:
+    def _alembic_config(self) -> Any:
+        from alembic.config import Config
+
         cfg = Config()
         cfg.set_main_option("script_location", str(_MIGRATIONS))
         return cfg
 
     def _upgrade(self, conn: sa.Connection) -> None:
+        from alembic import command
+
         cfg = self._alembic_config()
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")

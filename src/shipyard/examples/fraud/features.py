@@ -22,10 +22,12 @@ customer_stats = sy.FeatureView(
         sy.Field("amount_std_7d", sy.Float64),
         sy.Field("distinct_merchants_7d", sy.Int64),
     ],
-    source=sy.FileSource("data/customer_stats.parquet", timestamp_field="event_timestamp",
-                         created_timestamp_field="created_at"),
+    source=sy.PushSource(  # hourly batches, plus live updates pushed by the stream job
+        "customer_stats_push",
+        batch_source=sy.FileSource("data/customer_stats.parquet", timestamp_field="event_timestamp",
+                                   created_timestamp_field="created_at")),
     owner="risk-data@example.com",
-    description="Hourly spending statistics per customer.",
+    description="Hourly spending statistics per customer, updated live by pushes.",
 )
 
 merchant_stats = sy.FeatureView(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -31,6 +31,18 @@ class ViewRead:
         return f"{self.name}__{feature}"
 
 
+@dataclass(frozen=True)
+class LatestRows:
+    """The latest row per entity key of one view, streamed as Arrow record batches.
+
+    Columns: the join keys, `__t` (event time, naive UTC), `__c` (created time, when the
+    source has one) and 'view__feature' per feature.
+    """
+
+    total_rows: int
+    batches: Iterator[pa.RecordBatch]
+
+
 class OfflineStore(Protocol):
     """Full feature history, joined point-in-time to entity rows."""
 
@@ -45,6 +57,15 @@ class OfflineStore(Protocol):
 
     def entity_rows(self, views: Sequence[ViewRead], start: datetime, end: datetime) -> pa.Table:
         """Distinct (keys, `__ts`) of every feature row of the views with start <= ts <= end."""
+        ...
+
+    def scan_latest_rows(self, view: ViewRead, *, start: datetime | None, end: datetime,
+                         batch_rows: int = 65_536) -> LatestRows:
+        """Per key, the row the point-in-time rule picks for `end`, among rows from `start` on."""
+        ...
+
+    def write_rows(self, source: FileSource, rows: pa.Table) -> None:
+        """Append rows (named like the source's columns) to its history, durably."""
         ...
 
     def close(self) -> None:

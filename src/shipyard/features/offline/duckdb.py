@@ -5,8 +5,9 @@ from __future__ import annotations
 import glob
 import os
 import threading
-from collections.abc import Sequence
-from datetime import datetime
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import duckdb
@@ -15,7 +16,8 @@ import pyarrow as pa
 
 from shipyard.core.errors import DefinitionError, InvalidInputError, NotFoundError
 from shipyard.features.definitions import FileSource
-from shipyard.features.offline import ROW, TS, ViewRead
+from shipyard.features.offline import ROW, TS, LatestRows, ViewRead
+from shipyard.features.offline._pushed import append_parquet, pushed_folder, pushed_glob
 
 
 def quote(name: str) -> str:
@@ -55,9 +57,12 @@ class DuckDBOfflineStore:
 
     # -- sources -------------------------------------------------------------------------
 
-    def _path(self, source: FileSource) -> str:
+    def _source_path(self, source: FileSource) -> Path:
         path = Path(source.path)
-        path = path if path.is_absolute() else self.root / path
+        return path if path.is_absolute() else self.root / path
+
+    def _path(self, source: FileSource) -> str:
+        path = self._source_path(source)
         if path.is_dir():
             return str(path / "**" / "*.parquet")
         if not any(ch in str(path) for ch in "*?[") and not path.exists():
@@ -70,8 +75,14 @@ class DuckDBOfflineStore:
         """A FROM-clause expression that reads the source's rows."""
         path = _literal(self._path(source))
         if source.file_format == "csv":
-            return f"read_csv({path}, auto_detect=true)"
-        return f"read_parquet({path}, union_by_name=true)"
+            batch = f"read_csv({path}, auto_detect=true)"
+        else:
+            batch = f"read_parquet({path}, union_by_name=true)"
+        pushed = pushed_glob(self._source_path(source))
+        if pushed is None:
+            return batch
+        return (f"(SELECT * FROM {batch} UNION ALL BY NAME "
+                f"SELECT * FROM read_parquet({_literal(pushed)}, union_by_name=true))")
 
     def describe_source(self, source: FileSource) -> dict[str, str]:
         """Column name to DuckDB type of a source, as stored (before field mapping)."""
@@ -178,19 +189,78 @@ class DuckDBOfflineStore:
                f"ORDER BY {TS}, {', '.join(quote(k) for k in keys)}")
         return self._query(sql, None)
 
+    def scan_latest_rows(self, view: ViewRead, *, start: datetime | None, end: datetime,
+                         batch_rows: int = 65_536) -> LatestRows:
+        """Per key, the row the point-in-time rule picks for `end`, among rows from `start` on.
+
+        Rows from before `end - ttl` are left out: the rule would not pick them.
+        """
+        if view.ttl_seconds is not None:
+            oldest = end - timedelta(seconds=view.ttl_seconds)
+            start = oldest if start is None else max(start, oldest)
+        created = view.source.created_timestamp_field is not None
+        keys = ", ".join(quote(k) for k in view.join_keys)
+        where = " AND ".join([f"__t <= {_timestamp(end)}",
+                              *([] if start is None else [f"__t >= {_timestamp(start)}"]),
+                              *(f"{quote(k)} IS NOT NULL" for k in view.join_keys)])
+        rows = f"SELECT * FROM ({self._view_sql(view, with_created=created)}) WHERE {where}"
+        total = self._query(f"SELECT count(*) FROM (SELECT DISTINCT {keys} FROM ({rows}))",
+                            None).column(0)[0].as_py()
+        order = "__t DESC, __c DESC NULLS LAST" if created else "__t DESC"
+        latest = (f"{rows} QUALIFY row_number() OVER (PARTITION BY {keys} ORDER BY {order}) = 1")
+        return LatestRows(total, self._stream(latest, batch_rows))
+
+    def write_rows(self, source: FileSource, rows: pa.Table) -> None:
+        """Append rows to the source's history as a new file in `<path>.pushed/`.
+
+        Columns the source already has are cast to its types, so the files read as one table.
+        """
+        existing = self._query(f"SELECT * FROM {self.relation_sql(source)} LIMIT 0", None).schema
+        for i, name in enumerate(rows.column_names):
+            if name in existing.names and rows.schema.field(i).type != existing.field(name).type:
+                try:
+                    rows = rows.set_column(i, name, rows.column(i).cast(existing.field(name).type))
+                except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+                    raise InvalidInputError(
+                        f"Pushed column {name!r} does not fit the source's type "
+                        f"{existing.field(name).type}: {exc}",
+                        hint="Push values of the type the source column has.") from exc
+        append_parquet(pushed_folder(self._source_path(source)), rows)
+
+    def _stream(self, sql: str, batch_rows: int) -> Iterator[pa.RecordBatch]:
+        with self._lock:
+            cur = self._con.cursor()
+        try:
+            with _translated_errors():
+                yield from cur.execute(sql).to_arrow_reader(batch_rows)
+        finally:
+            cur.close()
+
     def _query(self, sql: str, entities: pa.Table | None) -> pa.Table:
         with self._lock:
             cur = self._con.cursor()
         try:
             if entities is not None:
                 cur.register("__entities", entities)
-            return cur.execute(sql).to_arrow_table()
-        except duckdb.ConversionException as exc:
-            raise InvalidInputError(f"A source value does not fit its declared type: {exc}",
-                                    hint="Fix the schema's dtype or the source data.") from exc
-        except duckdb.BinderException as exc:
-            raise InvalidInputError(f"The sources and the entity frame do not fit: {exc}",
-                                    hint="Check join key types and source columns, then run "
-                                         "`shipyard apply` to validate the definitions.") from exc
+            with _translated_errors():
+                return cur.execute(sql).to_arrow_table()
         finally:
             cur.close()
+
+
+def _timestamp(value: datetime) -> str:
+    """An aware datetime as a DuckDB naive-UTC TIMESTAMP literal."""
+    return f"CAST({_literal(value.isoformat())} AS TIMESTAMPTZ)::TIMESTAMP"
+
+
+@contextmanager
+def _translated_errors() -> Iterator[None]:
+    try:
+        yield
+    except duckdb.ConversionException as exc:
+        raise InvalidInputError(f"A source value does not fit its declared type: {exc}",
+                                hint="Fix the schema's dtype or the source data.") from exc
+    except duckdb.BinderException as exc:
+        raise InvalidInputError(f"The sources and the entity frame do not fit: {exc}",
+                                hint="Check join key types and source columns, then run "
+                                     "`shipyard apply` to validate the definitions.") from exc

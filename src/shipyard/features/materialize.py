@@ -1,0 +1,181 @@
+"""Materialization: per entity key, the latest offline row, streamed in chunks online.
+
+Each chunk is written with the store's newer-wins rule, so a rerun is idempotent and never
+replaces a newer value (say, from a push) with an older one. Incremental runs start at a
+per-view watermark kept in the metadata database, moved to `end` only after every chunk of
+the view is written: a run that fails part-way is simply run again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pyarrow as pa
+import sqlalchemy as sa
+
+from shipyard.core.errors import InvalidInputError, NotFoundError
+from shipyard.core.time import to_utc, utc_now
+from shipyard.features.catalog import Catalog
+from shipyard.features.definitions import FeatureView, file_source_of
+from shipyard.features.offline import OfflineStore, ViewRead
+from shipyard.features.online import NO_CREATED, OnlineRow, OnlineStore, encode_key
+from shipyard.metadata.db import Database
+from shipyard.metadata.tables import materialization_watermarks as wm
+
+Progress = Callable[[str, int, int], None]  # (view name, rows done, rows in total)
+BATCH_ROWS = 50_000
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class MaterializedView:
+    """What one view's materialization did."""
+
+    view: str
+    start: datetime | None  # None: from the beginning (or the ttl)
+    end: datetime
+    rows: int  # latest rows read from the offline store
+    written: int  # rows the online store took (older than what it held: skipped)
+
+
+def view_read(catalog: Catalog, view: FeatureView) -> ViewRead:
+    """A whole feature view as the offline store reads it."""
+    return ViewRead(name=view.name, source=file_source_of(view.source),
+                    join_keys=catalog.join_keys(view), features=tuple(view.schema),
+                    ttl_seconds=None if view.ttl is None else int(view.ttl.total_seconds()))
+
+
+def select_views(catalog: Catalog, names: Sequence[str] | None) -> list[FeatureView]:
+    """The online views to materialize: those named, or every online view."""
+    if names is None:
+        return [v for v in catalog.feature_views.values() if v.online]
+    if isinstance(names, str):
+        names = [names]
+    views = []
+    for name in names:
+        view = catalog.feature_views.get(name)
+        if view is None:
+            raise NotFoundError(f"Feature view {name!r} is not defined.",
+                                hint=f"Known views: {sorted(catalog.feature_views)}.")
+        if not view.online:
+            raise InvalidInputError(f"Feature view {name!r} is not served online (online=False).",
+                                    hint="Set online=True and run `shipyard apply`.")
+        views.append(view)
+    return views
+
+
+def online_rows(read: ViewRead, batch: pa.RecordBatch) -> list[OnlineRow]:
+    """A batch of `scan_latest_rows` as rows for the online store."""
+    keys = [batch.column(k).to_pylist() for k in read.join_keys]
+    encoded = [encode_key(values) for values in zip(*keys, strict=True)]
+    events = _micros(batch.column("__t"))
+    created = (_micros(batch.column("__c")) if "__c" in batch.schema.names
+               else [NO_CREATED] * batch.num_rows)
+    names = [f.name for f in read.features]
+    values = [_pylist(batch.column(read.column(name))) for name in names]
+    return [OnlineRow(key, event, NO_CREATED if c is None else c, dict(zip(names, row, strict=True)))
+            for key, event, c, *row in zip(encoded, events, created, *values, strict=True)]
+
+
+def _micros(column: pa.Array) -> list[int | None]:
+    return column.cast(pa.timestamp("us")).cast(pa.int64()).to_pylist()
+
+
+def _pylist(column: pa.Array) -> list[Any]:
+    """Column values as Python objects; timestamps as aware UTC datetimes, built 10x faster
+    than Arrow's own `to_pylist` makes zone-aware ones."""
+    if not pa.types.is_timestamp(column.type):
+        return column.to_pylist()
+    return [None if us is None else _EPOCH + timedelta(microseconds=us)
+            for us in _micros(column)]
+
+
+def materialize_view(offline: OfflineStore, online: OnlineStore, read: ViewRead,
+                     start: datetime | None, end: datetime, progress: Progress | None = None,
+                     ) -> MaterializedView:
+    """Write a view's latest rows for `end` (from `start` on) to the online store."""
+    latest = offline.scan_latest_rows(read, start=start, end=end, batch_rows=BATCH_ROWS)
+    done = written = 0
+    if progress:
+        progress(read.name, 0, latest.total_rows)
+    for batch in latest.batches:
+        written += online.write(read.name, online_rows(read, batch))
+        done += batch.num_rows
+        if progress:
+            progress(read.name, done, latest.total_rows)
+    return MaterializedView(read.name, start, end, done, written)
+
+
+def _window(start: datetime | str | None, end: datetime | str) -> tuple[datetime | None, datetime]:
+    begin = None if start is None else to_utc(start)
+    finish = to_utc(end)
+    if begin is not None and begin > finish:
+        raise InvalidInputError(f"Materialization start {begin.isoformat()} is after its end "
+                                f"{finish.isoformat()}.", hint="Pass start <= end.")
+    return begin, finish
+
+
+def materialize(offline: OfflineStore, online: OnlineStore, catalog: Catalog,
+                start: datetime | str | None, end: datetime | str, *,
+                views: Sequence[str] | None = None, progress: Progress | None = None,
+                ) -> list[MaterializedView]:
+    """Load, per key, the latest row with start <= ts <= end of each view into the store."""
+    begin, finish = _window(start, end)
+    return [materialize_view(offline, online, view_read(catalog, view), begin, finish, progress)
+            for view in select_views(catalog, views)]
+
+
+def materialize_incremental(offline: OfflineStore, online: OnlineStore, catalog: Catalog,
+                            watermarks: Watermarks, end: datetime | str, *,
+                            views: Sequence[str] | None = None, progress: Progress | None = None,
+                            ) -> list[MaterializedView]:
+    """Materialize each view from its watermark to `end`, then move the watermark to `end`."""
+    _, finish = _window(None, end)
+    done = []
+    for view in select_views(catalog, views):
+        begin = watermarks.get(view.name)
+        result = materialize_view(offline, online, view_read(catalog, view), begin, finish,
+                                  progress)
+        watermarks.advance(view.name, finish)
+        done.append(result)
+    return done
+
+
+class Watermarks:
+    """Per view, the time up to which incremental materialization has completed."""
+
+    def __init__(self, db: Database, project: str) -> None:
+        self.db = db
+        self.project = project
+
+    def list_all(self) -> dict[str, datetime]:
+        """Every view's watermark."""
+        query = sa.select(wm.c.view, wm.c.watermark).where(wm.c.project == self.project)
+        with self.db.read() as conn:
+            return {view: to_utc(ts) for view, ts in conn.execute(query)}
+
+    def get(self, view: str) -> datetime | None:
+        """A view's watermark (None: never materialized incrementally)."""
+        query = sa.select(wm.c.watermark).where(wm.c.project == self.project, wm.c.view == view)
+        with self.db.read() as conn:
+            ts = conn.execute(query).scalar()
+        return None if ts is None else to_utc(ts)
+
+    def advance(self, view: str, to: datetime) -> None:
+        """Move a view's watermark forward to `to` (never back)."""
+        key = (wm.c.project == self.project) & (wm.c.view == view)
+        with self.db.write() as conn:
+            current = conn.execute(sa.select(wm.c.watermark).where(key)).scalar()
+            if current is None:
+                conn.execute(wm.insert().values(project=self.project, view=view, watermark=to,
+                                                updated_at=utc_now()))
+            elif to_utc(current) < to:
+                conn.execute(wm.update().where(key).values(watermark=to, updated_at=utc_now()))
+
+    def reset(self, view: str) -> None:
+        """Forget a view's watermark: the next incremental run starts from the beginning."""
+        with self.db.write() as conn:
+            conn.execute(wm.delete().where((wm.c.project == self.project) & (wm.c.view == view)))

@@ -1,0 +1,147 @@
+"""The online store on Redis: one string per entity key, newer-wins writes in a Lua script."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any, cast
+from urllib.parse import urlsplit, urlunsplit
+
+from shipyard.core.errors import BackendUnavailable, ConfigError
+from shipyard.features.online import OnlineRow, StoredRow
+from shipyard.features.online._codec import pack, unpack
+
+try:
+    import redis
+except ModuleNotFoundError as exc:  # pragma: no cover - exercised only without the extra
+    raise ConfigError("The Redis online store needs the `redis` package.",
+                      hint="pip install 'shipyard[redis]'") from exc
+
+# A stored value is three MessagePack objects back to back: event_us, created_us, values.
+# The script reads only the first two of the stored one (cmsgpack.unpack_limit) and keeps it
+# when it is newer, so the newer-wins decision is atomic inside Redis.
+_WRITE_SCRIPT = """
+local written = 0
+for i, key in ipairs(KEYS) do
+  local event, created = tonumber(ARGV[3 * i - 2]), tonumber(ARGV[3 * i - 1])
+  local current = redis.call('GET', key)
+  local newer = true
+  if current then
+    local _, cur_event, cur_created = cmsgpack.unpack_limit(current, 2)
+    newer = event > cur_event or (event == cur_event and created >= cur_created)
+  end
+  if newer then
+    redis.call('SET', key, ARGV[3 * i])
+    written = written + 1
+  end
+end
+return written
+"""
+_ARRAY_OF_3 = b"\x93"  # a MessagePack array header: turns the three objects into one array
+_KEYS_PER_CALL = 1_000  # keys per script call: Redis runs a script without interruption
+_SCAN_BATCH = 1_000
+
+
+def _safe_url(url: str) -> str:
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+
+def _glob_escape(text: str) -> str:
+    return "".join(f"\\{ch}" if ch in "*?[]\\" else ch for ch in text)
+
+
+class RedisOnlineStore:
+    """Online rows in Redis under `<key_prefix>:<project>:<view>:<entity key>`."""
+
+    def __init__(self, url: str, *, project: str, key_prefix: str = "shipyard") -> None:
+        self.url = url
+        self.project = project
+        self.key_prefix = key_prefix
+        options: dict[str, Any] = {"socket_connect_timeout": 5, "socket_timeout": 30}
+        if redis.utils.HIREDIS_AVAILABLE:
+            from redis._parsers import _HiredisParser
+
+            options["parser_class"] = _HiredisParser
+        try:
+            self._client = redis.Redis.from_url(url, **options)  # connects lazily
+        except ValueError as exc:
+            raise ConfigError(f"Online store URL {_safe_url(url)!r} is invalid: {exc}",
+                              hint="Use redis://host:6379/0 in online_store.url.") from exc
+        self._script = self._client.register_script(_WRITE_SCRIPT)
+        self._prefixes: dict[str, bytes] = {}
+
+    def _prefix(self, view: str) -> bytes:
+        prefix = self._prefixes.get(view)
+        if prefix is None:
+            prefix = f"{self.key_prefix}:{self.project}:{view}:".encode()
+            self._prefixes[view] = prefix
+        return prefix
+
+    @contextmanager
+    def _errors(self) -> Iterator[None]:
+        try:
+            yield
+        except redis.RedisError as exc:
+            raise BackendUnavailable(
+                f"The Redis online store at {_safe_url(self.url)} failed: "
+                f"{type(exc).__name__}: {exc}",
+                hint="Start Redis, or fix online_store.url in shipyard.yaml.",
+            ) from exc
+
+    def write(self, view: str, rows: Sequence[OnlineRow]) -> int:
+        """Store rows unless Redis holds a newer one for the key; return how many were."""
+        if not rows:
+            return 0
+        prefix = self._prefix(view)
+        with self._errors():
+            pipe = self._client.pipeline(transaction=False)
+            for start in range(0, len(rows), _KEYS_PER_CALL):
+                keys: list[bytes] = []
+                args: list[Any] = []
+                for row in rows[start:start + _KEYS_PER_CALL]:
+                    keys.append(prefix + row.key)
+                    args += (row.event_us, row.created_us,
+                             pack(row.event_us) + pack(row.created_us) + pack(row.values))
+                self._script(keys, args, client=pipe)
+            return sum(pipe.execute())
+
+    def read(self, view: str, keys: Sequence[bytes]) -> list[StoredRow | None]:
+        """The stored row of each key (None: unknown key), with one MGET."""
+        if not keys:
+            return []
+        prefix = self._prefix(view)
+        with self._errors():
+            raw = cast(list[bytes | None], self._client.mget([prefix + key for key in keys]))
+        out: list[StoredRow | None] = []
+        for value in raw:
+            if value is None:
+                out.append(None)
+            else:
+                event_us, _, values = unpack(_ARRAY_OF_3 + value)
+                out.append(StoredRow(event_us, values))
+        return out
+
+    def drop(self, view: str) -> None:
+        """Delete every key of a view (SCAN and UNLINK in batches)."""
+        pattern = _glob_escape(self._prefix(view).decode()) + "*"
+        with self._errors():
+            batch: list[bytes] = []
+            for key in self._client.scan_iter(match=pattern, count=_SCAN_BATCH):
+                batch.append(key)
+                if len(batch) >= _SCAN_BATCH:
+                    self._client.unlink(*batch)
+                    batch = []
+            if batch:
+                self._client.unlink(*batch)
+
+    def ping(self) -> None:
+        """Return when Redis answers; raise BackendUnavailable otherwise."""
+        with self._errors():
+            self._client.ping()
+
+    def close(self) -> None:
+        """Close the connection pool."""
+        self._client.close()

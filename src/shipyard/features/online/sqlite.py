@@ -1,0 +1,130 @@
+"""The embedded online store: one SQLite table in WAL mode, keyed by (project, view, key)."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+from shipyard.core.errors import BackendUnavailable
+from shipyard.features.online import OnlineRow, StoredRow
+from shipyard.features.online._codec import pack, unpack
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS online_rows (
+    project TEXT NOT NULL, view TEXT NOT NULL, entity_key BLOB NOT NULL,
+    event_us INTEGER NOT NULL, created_us INTEGER NOT NULL, payload BLOB NOT NULL,
+    PRIMARY KEY (project, view, entity_key)
+) WITHOUT ROWID
+"""
+# Newer wins, decided by SQLite inside the statement: an older row leaves the stored one as is;
+# an equal (event, created) pair overwrites, so a rerun or a re-push is idempotent.
+_UPSERT = """
+INSERT INTO online_rows (project, view, entity_key, event_us, created_us, payload)
+VALUES (?, ?, ?, ?, ?, ?)
+ON CONFLICT (project, view, entity_key) DO UPDATE SET
+    event_us = excluded.event_us, created_us = excluded.created_us, payload = excluded.payload
+WHERE (excluded.event_us, excluded.created_us) >= (online_rows.event_us, online_rows.created_us)
+"""
+_READ_ONE = ("SELECT entity_key, event_us, payload FROM online_rows "
+             "WHERE project = ? AND view = ? AND entity_key = ?")
+_READ_MANY = ("SELECT entity_key, event_us, payload FROM online_rows "
+              "WHERE project = ? AND view = ? AND entity_key IN ({})")
+_MAX_PARAMS = 500  # keys per IN (...) statement; SQLite's limit is far higher
+
+
+class SqliteOnlineStore:
+    """Online rows in a SQLite file; one connection per thread, prepared statements cached."""
+
+    def __init__(self, path: str | Path, *, project: str) -> None:
+        self.path = Path(path)
+        self.project = project
+        self._local = threading.local()
+        self._connections: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+
+    def _conn(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._open()
+            self._local.conn = conn
+        return conn
+
+    def _open(self) -> sqlite3.Connection:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
+                                   cached_statements=512, timeout=60)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute(_SCHEMA)
+        except (sqlite3.Error, OSError) as exc:
+            raise self._unavailable(exc) from exc
+        with self._lock:
+            self._connections.append(conn)
+        return conn
+
+    def _unavailable(self, exc: BaseException) -> BackendUnavailable:
+        return BackendUnavailable(f"The SQLite online store {str(self.path)!r} failed: {exc}",
+                                  hint="Check that its folder is writable and the disk not full "
+                                       "(online_store.path in shipyard.yaml).")
+
+    @contextmanager
+    def _errors(self) -> Iterator[None]:
+        try:
+            yield
+        except sqlite3.Error as exc:
+            raise self._unavailable(exc) from exc
+
+    def write(self, view: str, rows: Sequence[OnlineRow]) -> int:
+        """Store rows unless the store holds a newer one for the key; return how many were."""
+        if not rows:
+            return 0
+        project = self.project
+        params = [(project, view, r.key, r.event_us, r.created_us, pack(r.values)) for r in rows]
+        conn = self._conn()
+        with self._errors():
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                changed = conn.executemany(_UPSERT, params).rowcount
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+        return changed
+
+    def read(self, view: str, keys: Sequence[bytes]) -> list[StoredRow | None]:
+        """The stored row of each key (None: unknown key), in one query per 500 keys."""
+        conn = self._conn()
+        with self._errors():
+            if len(keys) == 1:
+                row = conn.execute(_READ_ONE, (self.project, view, keys[0])).fetchone()
+                return [None if row is None else StoredRow(row[1], unpack(row[2]))]
+            found: dict[bytes, StoredRow] = {}
+            for i in range(0, len(keys), _MAX_PARAMS):
+                chunk = keys[i:i + _MAX_PARAMS]
+                sql = _READ_MANY.format(", ".join("?" * len(chunk)))
+                for key, event_us, payload in conn.execute(sql, (self.project, view, *chunk)):
+                    found[key] = StoredRow(event_us, unpack(payload))
+        return [found.get(key) for key in keys]
+
+    def drop(self, view: str) -> None:
+        """Delete every row of a view."""
+        with self._errors():
+            self._conn().execute("DELETE FROM online_rows WHERE project = ? AND view = ?",
+                                 (self.project, view))
+
+    def ping(self) -> None:
+        """Return when the database file answers; raise BackendUnavailable otherwise."""
+        with self._errors():
+            self._conn().execute("SELECT 1").fetchone()
+
+    def close(self) -> None:
+        """Close every thread's connection."""
+        with self._lock:
+            connections, self._connections = self._connections, []
+            self._local = threading.local()
+        for conn in connections:
+            conn.close()
