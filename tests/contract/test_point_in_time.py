@@ -113,6 +113,11 @@ def test_ties_on_event_time_go_to_the_latest_created(project: sy.Project) -> Non
     assert values(project, entities((1, T0 + H))) == [3.0]
 
 
+def test_a_missing_created_timestamp_loses_ties(project: sy.Project) -> None:
+    write_stats(project, [(1, T0, T0 + H, 2.0), (1, T0, pd.NaT, 9.0)])
+    assert values(project, entities((1, T0 + H))) == [2.0]
+
+
 def test_duplicate_entity_rows_are_all_kept_in_order(project: sy.Project) -> None:
     write_stats(project, [(1, T0, T0, 1.0), (2, T0, T0, 2.0)])
     frame = entities((2, T0), (1, T0), (2, T0), (1, T0 - H), (2, T0))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import glob
 import os
 import threading
 from collections.abc import Iterator, Sequence
@@ -25,14 +24,6 @@ def quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def _packed(event: str, created: str | None) -> str:
-    """(event, created) as one HUGEINT that sorts like the pair; created None means +infinity."""
-    low = ("18446744073709551615" if created is None else
-           f"(coalesce(epoch_us({created}), -9223372036854775808)::HUGEINT "
-           f"+ 9223372036854775808)")
-    return f"(epoch_us({event})::HUGEINT * 18446744073709551616 + {low})"
-
-
 def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
@@ -49,7 +40,6 @@ class DuckDBOfflineStore:
         self._con = duckdb.connect(config={"threads": threads or os.cpu_count() or 1,
                                            "asof_loop_join_threshold": 0})
         self._lock = threading.Lock()
-        self._ties: dict[tuple[object, ...], bool] = {}
 
     def close(self) -> None:
         """Close the DuckDB connection."""
@@ -109,65 +99,46 @@ class DuckDBOfflineStore:
 
     # -- point-in-time join --------------------------------------------------------------
 
-    def _candidates_sql(self, view: ViewRead, filter_by_created: bool) -> tuple[str, str, str]:
-        """The view's rows as ASOF candidates: (sql, entity-side key, view-side key).
+    def _candidates_sql(self, view: ViewRead, filter_by_created: bool) -> tuple[str, str]:
+        """The view's rows as ASOF candidates: (sql, column compared with the entity time).
 
-        The ASOF join returns, per entity row, the candidate with the largest key that is
-        <= the entity's key. Plain: the key is the event time. With a created timestamp the
-        key packs (event, created) into one 128-bit integer, so the largest event time wins
-        and ties go to the latest created row, without a separate de-duplication pass.
-        With `filter_by_created_timestamp` a row only becomes visible at max(event, created),
-        and the candidate at each visibility time is the running maximum of (event, created)
-        over the rows already visible, so the ASOF join still returns the rule's row.
+        The ASOF join returns, per entity row, the candidate with the largest comparison
+        value <= the entity's time. Without a created timestamp that is the event time. With
+        one, rows with equal keys and event time first collapse to the one created last
+        (`arg_max`, measured 1.4x the plain join; packing (event, created) into one 128-bit
+        ASOF key costs 1.9x). With `filter_by_created_timestamp` a row only becomes visible
+        at max(event, created), and the candidate at each visibility time is the running
+        maximum of (event, created) over the rows already visible, so the ASOF join still
+        returns the rule's row.
         """
         created = view.source.created_timestamp_field is not None
         base = self._view_sql(view, with_created=created)
-        feats = ", ".join(quote(view.column(f.name)) for f in view.features)
+        columns = [quote(view.column(f.name)) for f in view.features]
+        feats = ", ".join(columns)
         keys = ", ".join(quote(k) for k in view.join_keys)
-        if not created or (not filter_by_created and not self._has_ties(view, base)):
-            return f"SELECT {keys}, __t, {feats} FROM ({base})", f"e.{TS}", "__t"
+        unpack = ", ".join(f"__best.{c} AS {c}" for c in columns)
+        if not created:
+            return f"SELECT {keys}, __t, {feats} FROM ({base})", "__t"
         if not filter_by_created:
-            return (f"SELECT {keys}, __t, {_packed('__t', '__c')} AS __k, {feats} FROM ({base})",
-                    _packed(f"e.{TS}", None), "__k")
-        best = f"struct_pack(__t := __t, __c := __c, {', '.join(f'{c} := {c}' for c in feats.split(', '))})"
-        unpack = ", ".join(f"__best.{c} AS {c}" for c in feats.split(", "))
+            packed = f"struct_pack({', '.join(f'{c} := {c}' for c in columns)})"
+            return (f"SELECT {keys}, __t, {unpack} FROM (SELECT {keys}, __t, arg_max({packed}, "
+                    f"coalesce(__c, '-infinity'::TIMESTAMP)) AS __best FROM ({base}) "
+                    f"GROUP BY {keys}, __t)", "__t")
+        best = f"struct_pack(__t := __t, __c := __c, {', '.join(f'{c} := {c}' for c in columns)})"
         return (f"SELECT {keys}, __v, __best.__t AS __t, {unpack} FROM ("
                 f"SELECT {keys}, greatest(__t, __c) AS __v, max({best}) OVER (PARTITION BY "
                 f"{keys} ORDER BY greatest(__t, __c) RANGE BETWEEN UNBOUNDED PRECEDING AND "
-                f"CURRENT ROW) AS __best FROM ({base}))", f"e.{TS}", "__v")
-
-    def _has_ties(self, view: ViewRead, base: str) -> bool:
-        """Whether some key may have two rows with the same event time (cached per file version).
-
-        Only then must ties be broken by created time, which costs the join about 2x. Counting
-        distinct 64-bit hashes is 3x cheaper than grouping; a hash collision can only make us
-        take the exact (slower) path, never miss a tie.
-        """
-        src = view.source
-        fingerprint = (src.path, view.join_keys, src.timestamp_field,
-                       self._files_fingerprint(src))
-        if fingerprint not in self._ties:
-            keys = ", ".join(quote(k) for k in view.join_keys)
-            sql = f"SELECT count(*) > count(DISTINCT hash({keys}, __t)) FROM ({base})"
-            self._ties[fingerprint] = bool(self._query(sql, None).column(0)[0].as_py())
-        return self._ties[fingerprint]
-
-    def _files_fingerprint(self, source: FileSource) -> tuple[tuple[str, int, int], ...]:
-        pattern = self._path(source)
-        files = sorted(glob.glob(pattern, recursive=True)) + sorted(
-            glob.glob(f"{pattern}.pushed/**/*.parquet", recursive=True))
-        stats = [(f, os.stat(f)) for f in files]
-        return tuple((f, st.st_mtime_ns, st.st_size) for f, st in stats)
+                f"CURRENT ROW) AS __best FROM ({base}))", "__v")
 
     def point_in_time_join(self, entities: pa.Table, views: Sequence[ViewRead], *,
                            filter_by_created_timestamp: bool = False) -> pa.Table:
         """Features for each entity row (`__row`, keys, `__ts`), in `__row` order."""
         ctes, joins, selects = [], [], [f"e.{ROW}"]
         for i, view in enumerate(views):
-            sql, entity_key, view_key = self._candidates_sql(view, filter_by_created_timestamp)
+            sql, view_time = self._candidates_sql(view, filter_by_created_timestamp)
             ctes.append(f"v{i} AS ({sql})")
             on = " AND ".join(f"e.{quote(k)} = v{i}.{quote(k)}" for k in view.join_keys)
-            joins.append(f"ASOF LEFT JOIN v{i} ON {on} AND {entity_key} >= v{i}.{view_key}")
+            joins.append(f"ASOF LEFT JOIN v{i} ON {on} AND e.{TS} >= v{i}.{view_time}")
             in_ttl = ("TRUE" if view.ttl_seconds is None else
                       f"v{i}.__t >= e.{TS} - INTERVAL {int(view.ttl_seconds)} SECOND")
             selects += [f"CASE WHEN {in_ttl} THEN v{i}.{quote(view.column(f.name))} END "
