@@ -10,7 +10,7 @@ applies it, then times::
 and prints one JSON line to stdout::
 
     {"engine": "feast-duckdb", "seconds": ..., "rows_in": ..., "rows_out": ...,
-     "peak_rss_mb": ..., "version": ..., "summary": {...}}
+     "peak_rss_mb": ..., "version": ..., "duckdb_version": ..., "summary": {...}}
 
 Reading ``entities.parquet`` into pandas happens before the clock starts.
 
@@ -129,6 +129,7 @@ def build_store(root: Path, data_dir: Path, offline: str) -> Any:
 
 def run(data_dir: Path, offline: str) -> dict[str, Any]:
     """Apply the repo and time one historical retrieval."""
+    import duckdb
     import feast
 
     entity_df = pd.read_parquet(data_dir / "entities.parquet")
@@ -147,6 +148,7 @@ def run(data_dir: Path, offline: str) -> dict[str, Any]:
         "rows_out": len(out),
         "peak_rss_mb": peak_rss_mb(),
         "version": feast.__version__,
+        "duckdb_version": duckdb.__version__,
         "summary": summarize(out),
     }
 

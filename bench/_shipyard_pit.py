@@ -9,7 +9,7 @@ feature views over the benchmark's Parquet files, applies it, then times::
 and prints one JSON line to stdout::
 
     {"engine": "shipyard", "seconds": ..., "rows_in": ..., "rows_out": ...,
-     "peak_rss_mb": ..., "version": ..., "summary": {...}}
+     "peak_rss_mb": ..., "version": ..., "duckdb_version": ..., "summary": {...}}
 
 Reading ``entities.parquet`` into pandas happens before the clock starts.
 
@@ -115,6 +115,8 @@ def write_project(root: Path, data_dir: Path) -> None:
 
 def run(data_dir: Path) -> dict[str, Any]:
     """Apply the project and time one historical retrieval."""
+    import duckdb
+
     import shipyard as sy
 
     entity_df = pd.read_parquet(data_dir / "entities.parquet")
@@ -136,6 +138,7 @@ def run(data_dir: Path) -> dict[str, Any]:
         "rows_out": len(out),
         "peak_rss_mb": peak_rss_mb(),
         "version": getattr(sy, "__version__", None),
+        "duckdb_version": duckdb.__version__,
         "summary": summarize(out),
     }
 

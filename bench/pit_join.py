@@ -6,7 +6,8 @@ entities per view, ttl = 2 days. The data is generated deterministically with
 a seeded numpy generator into ``bench/.data/pit/`` and reused on later runs
 while its parameters match.
 
-Each engine runs in a fresh subprocess so that its peak RSS is its own:
+Every run of every engine is a fresh subprocess, so that its peak RSS is its
+own; runs are interleaved (one run of each engine per round):
 
 * ``shipyard``     -- ``bench/_shipyard_pit.py`` in this interpreter's venv;
 * ``feast-duckdb`` -- ``bench/_feast_pit.py`` in ``bench/.venv-feast`` (created
@@ -91,16 +92,18 @@ class Scenario:
     """Entity timestamps start this long before the first feature row, so
     some entity rows have no feature value yet."""
     correction_fraction: float = 0.01
-    """Share of feature rows that repeat an earlier (id, event_timestamp) and
-    are told apart by created_at only, which exercises the tie-break."""
+    """Share of feature rows that repeat another row's (id, event_timestamp)
+    and are told apart by created_at only, which exercises the tie-break."""
     ttl_days: int = 2
+    """The views' ttl (informational: the runners define it as 2 days)."""
     seed: int = 20240101
-    start: str = "2024-01-01T00:00:00+00:00"
+    start: str = "2024-01-01T00:00:00"
+    """First feature timestamp, UTC."""
     generator_version: int = GENERATOR_VERSION
 
     def start_us(self) -> int:
         """Start of the feature window as microseconds since the epoch."""
-        return int(np.datetime64(self.start.replace("+00:00", ""), "us").astype(np.int64))
+        return int(np.datetime64(self.start, "us").astype(np.int64))
 
 
 def _feature_table(
@@ -264,34 +267,62 @@ def run_once(engine: Engine) -> dict[str, Any]:
     return json.loads(lines[-1])
 
 
-def run_engine(engine: Engine, repeat: int) -> dict[str, Any]:
-    """Run ``engine`` ``repeat`` times and aggregate the runs.
+def run_engines(engines: list[Engine], repeat: int) -> dict[str, dict[str, Any]]:
+    """Run every engine ``repeat`` times, interleaved, and aggregate per engine.
 
-    Reports the median join time, every run's time, rows per second (input
-    entity rows / median seconds), the worst peak RSS over the runs and the
-    row counts. On failure, returns ``{"error": ...}`` instead.
+    Runs go in rounds (each engine once per round), so that a slow phase of
+    the machine, e.g. another job on the same cores, weighs on every engine
+    rather than on one. Each run records the 1-minute load average at its
+    start. An engine that fails is reported as ``{"error": ...}`` and not
+    run again.
     """
-    runs: list[dict[str, Any]] = []
+    runs: dict[str, list[dict[str, Any]]] = {e.name: [] for e in engines}
+    errors: dict[str, str] = {}
     for i in range(repeat):
-        log(f"{engine.name}: run {i + 1}/{repeat} ...")
-        try:
-            run = run_once(engine)
-        except RuntimeError as exc:
-            log(str(exc))
-            return {"error": str(exc), "runs_completed": len(runs)}
-        log(
-            f"{engine.name}: {run['seconds']:.2f}s, peak RSS {run['peak_rss_mb']:.0f} MB, "
-            f"rows_out {run['rows_out']:,}"
-        )
-        runs.append(run)
+        for engine in engines:
+            if engine.name in errors:
+                continue
+            log(f"{engine.name}: run {i + 1}/{repeat} ...")
+            load = os.getloadavg()[0]
+            try:
+                run = run_once(engine)
+            except RuntimeError as exc:
+                log(str(exc))
+                errors[engine.name] = str(exc)
+                continue
+            run["load_avg_1m"] = round(load, 2)
+            log(
+                f"{engine.name}: {run['seconds']:.2f}s, peak RSS {run['peak_rss_mb']:.0f} MB, "
+                f"rows_out {run['rows_out']:,} (load {load:.2f})"
+            )
+            runs[engine.name].append(run)
 
+    return {
+        name: (
+            {"error": errors[name], "runs_completed": len(engine_runs)}
+            if name in errors
+            else aggregate(engine_runs)
+        )
+        for name, engine_runs in runs.items()
+    }
+
+
+def aggregate(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """One engine's report from its runs.
+
+    The median join time, every run's time and starting load average, rows
+    per second (entity rows / median seconds), the worst peak RSS over the
+    runs, the row counts and the feature summary.
+    """
     median = statistics.median(r["seconds"] for r in runs)
     last = runs[-1]
     return {
         "engine": last["engine"],
         "version": last.get("version"),
+        "duckdb_version": last.get("duckdb_version"),
         "median_seconds": round(median, 4),
         "run_seconds": [round(r["seconds"], 4) for r in runs],
+        "run_load_avg_1m": [r["load_avg_1m"] for r in runs],
         "rows_per_second": round(last["rows_in"] / median) if median > 0 else None,
         "peak_rss_mb": round(max(r["peak_rss_mb"] for r in runs), 1),
         "rows_in": last["rows_in"],
@@ -330,12 +361,17 @@ def compare_summaries(results: dict[str, dict[str, Any]]) -> dict[str, Any]:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Command-line flags."""
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--repeat", type=int, default=3, help="runs per engine; the median is reported (default 3)")
-    p.add_argument("--feast-file", action="store_true", help="also run Feast's slow file (Dask) offline store")
+    p.add_argument("--repeat", type=int, default=3,
+                   help="runs per engine; the median is reported (default 3)")
+    p.add_argument("--feast-file", action="store_true",
+                   help="also run Feast's slow file (Dask) offline store")
     p.add_argument("--no-feast", action="store_true", help="run Shipyard only")
-    p.add_argument("--data", type=Path, default=DEFAULT_DATA_DIR, help=f"data folder (default {DEFAULT_DATA_DIR})")
-    p.add_argument("--rows", type=int, default=Scenario.feature_rows, help="rows per feature view and entity rows (default 1,000,000)")
-    p.add_argument("--ids", type=int, default=Scenario.ids, help="distinct ids per feature view (default 10,000)")
+    p.add_argument("--data", type=Path, default=DEFAULT_DATA_DIR,
+                   help=f"data folder (default {DEFAULT_DATA_DIR})")
+    p.add_argument("--rows", type=int, default=Scenario.feature_rows,
+                   help="rows per feature view, and entity rows (default 1,000,000)")
+    p.add_argument("--ids", type=int, default=Scenario.ids,
+                   help="distinct ids per feature view (default 10,000)")
     args = p.parse_args(argv)
     if args.repeat < 1:
         p.error("--repeat must be at least 1")
@@ -356,14 +392,12 @@ def main(argv: list[str] | None = None) -> int:
         feast_python = ensure_feast_venv()
         offlines = ["duckdb", "file"] if args.feast_file else ["duckdb"]
         for offline in offlines:
+            runner = [str(feast_python), str(BENCH_DIR / "_feast_pit.py")]
             engines.append(
-                Engine(
-                    f"feast-{offline}",
-                    [str(feast_python), str(BENCH_DIR / "_feast_pit.py"), "--data", str(data_dir), "--offline", offline],
-                )
+                Engine(f"feast-{offline}", [*runner, "--data", str(data_dir), "--offline", offline])
             )
 
-    results = {engine.name: run_engine(engine, args.repeat) for engine in engines}
+    results = run_engines(engines, args.repeat)
 
     shipyard_s = results["shipyard"].get("median_seconds")
     ratios: dict[str, float | None] = {}
