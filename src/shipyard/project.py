@@ -5,22 +5,27 @@ from __future__ import annotations
 import importlib
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from shipyard.artifacts import ArtifactStore, open_artifact_store
 from shipyard.core.errors import ConfigError, NotFoundError
-from shipyard.features.catalog import Catalog
-from shipyard.features.definitions import Definition
-from shipyard.features.discovery import discover
-from shipyard.features.offline import OfflineStore
-from shipyard.features.online import OnlineStore
-from shipyard.features.registry import Plan, Registry
-from shipyard.features.store import FeatureStore
-from shipyard.features.validation import validate
-from shipyard.metadata.db import Database
-from shipyard.models import Column, ModelRegistry, ServiceInputs
 from shipyard.settings import CONFIG_FILE, Settings, load_settings
-from shipyard.tracking import Tracking, git_state
+
+# The layers are imported where they are first used: a process that only loads a model
+# never pays for the feature store's engines (DuckDB, Arrow) or for tracking's pandas.
+if TYPE_CHECKING:
+    from shipyard.artifacts import ArtifactStore
+    from shipyard.batch import Batch
+    from shipyard.features.catalog import Catalog
+    from shipyard.features.definitions import Definition
+    from shipyard.features.offline import OfflineStore
+    from shipyard.features.online import OnlineStore
+    from shipyard.features.registry import Plan, Registry
+    from shipyard.features.store import FeatureStore
+    from shipyard.metadata.db import Database
+    from shipyard.models import ModelRegistry, ServiceInputs
+    from shipyard.predictions import PredictionLog
+    from shipyard.tracking import Tracking
+    from shipyard.training import Training
 
 _OFFLINE_STORES = {"duckdb": "shipyard.features.offline.duckdb:DuckDBOfflineStore"}
 _ONLINE_STORES = {"sqlite": "shipyard.features.online.sqlite:SqliteOnlineStore",
@@ -69,6 +74,8 @@ class Project:
     @cached_property
     def db(self) -> Database:
         """The metadata database."""
+        from shipyard.metadata.db import Database
+
         url = self.settings.metadata
         if url.startswith("sqlite:///"):
             Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
@@ -77,6 +84,8 @@ class Project:
     @cached_property
     def registry(self) -> Registry:
         """The versioned store of applied definitions."""
+        from shipyard.features.registry import Registry
+
         return Registry(self.db, self.name)
 
     @cached_property
@@ -101,30 +110,71 @@ class Project:
     @cached_property
     def features(self) -> FeatureStore:
         """Feature retrieval (historical and online), materialization and push."""
+        from shipyard.features.store import FeatureStore
+
         return FeatureStore(self.registry, self.offline_store, self.definitions,
                             online=lambda: self.online_store)
 
     @cached_property
     def artifacts(self) -> ArtifactStore:
         """The content-addressed artifact store (`artifacts` in shipyard.yaml)."""
+        from shipyard.artifacts import open_artifact_store
+
         return open_artifact_store(self.settings.artifacts,
                                    endpoint_url=self.settings.artifacts_endpoint_url)
 
     @cached_property
     def tracking(self) -> Tracking:
         """Experiments and runs: params, metrics, tags, artifacts."""
+        from shipyard.tracking import Tracking
+
         return Tracking(self.db, self.name, self.artifacts, self.root)
 
     @cached_property
     def models(self) -> ModelRegistry:
         """The model registry: versions, aliases, lineage, loading."""
+        from shipyard.models import ModelRegistry
+
         return ModelRegistry(self.db, self.name, self.artifacts,
                              service_inputs=self._service_inputs,
                              definitions_version=lambda: (self.registry.current() or (None,))[0],
-                             git_commit=lambda: git_state(self.root).commit)
+                             git_commit=self._git_commit)
+
+    @cached_property
+    def training(self) -> Training:
+        """Training datasets (point-in-time, with lineage) and fit -> track -> register."""
+        from shipyard.training import Training
+
+        return Training(self.db, self.name, self.artifacts, features=lambda: self.features,
+                        tracking=lambda: self.tracking, models=lambda: self.models,
+                        service_inputs=self._service_inputs)
+
+    @cached_property
+    def predictions(self) -> PredictionLog:
+        """The prediction log (`prediction_log` in shipyard.yaml): read it back as frames."""
+        from shipyard.predictions import PredictionLog
+
+        config = self.settings.prediction_log
+        return PredictionLog(Path(config.path),
+                             flush_interval_seconds=config.flush_interval_seconds,
+                             max_queue_rows=config.max_queue_rows,
+                             segment_max_bytes=config.segment_max_bytes,
+                             segment_max_age_seconds=config.segment_max_age_seconds)
+
+    @cached_property
+    def batch(self) -> Batch:
+        """Batch prediction (local engine or Spark), its run records and scheduled jobs."""
+        from shipyard.batch import Batch, JobDefinition
+
+        return Batch(self.db, self.name, self.root, features=self.features, models=self.models,
+                     definitions=self.definitions,
+                     jobs=[JobDefinition(**job.model_dump()) for job in self.settings.jobs],
+                     engine_options={"spark": self.settings.spark.model_dump()})
 
     def _service_inputs(self, name: str) -> ServiceInputs:
         """What an applied feature service feeds a model (the registry's view of the catalog)."""
+        from shipyard.models import Column, ServiceInputs
+
         current = self.registry.current()
         if current is None:
             raise NotFoundError(f"Project {self.name!r} has no applied definitions.",
@@ -140,14 +190,23 @@ class Project:
         read = {(v, f) for v, names in request.view_features.items() for f in names}
         return ServiceInputs(version, tuple(columns), tuple(sorted(read | set(request.outputs))))
 
+    def _git_commit(self) -> str | None:
+        from shipyard.tracking.git import git_state
+
+        return git_state(self.root).commit
+
     def definitions(self) -> list[Definition]:
         """The definitions found in the project's Python files (imported once)."""
+        from shipyard.features.discovery import discover
+
         if "_definitions" not in self.__dict__:
             self.__dict__["_definitions"] = discover(self.root)
         return list(self.__dict__["_definitions"])
 
     def validate(self) -> Catalog:
         """Validate the project's definitions together; raises DefinitionError."""
+        from shipyard.features.validation import validate
+
         return validate(self.definitions(), self.offline_store.describe_source)
 
     def apply(self, *, dry_run: bool = False) -> Plan:
@@ -162,6 +221,8 @@ class Project:
 
     def close(self) -> None:
         """Release database connections and engines."""
+        if "batch" in self.__dict__:
+            self.batch.close()
         if "offline_store" in self.__dict__:
             self.offline_store.close()
         if "online_store" in self.__dict__:

@@ -57,6 +57,42 @@ class ServerConfig(_Section):
     auth_reads: bool = False
 
 
+class PredictionLogConfig(_Section):
+    path: str = ".shipyard/predictions"
+    flush_interval_seconds: float = Field(default=1.0, gt=0)  # a crash loses at most this
+    max_queue_rows: int = Field(default=100_000, gt=0)  # past it predictions are dropped, counted
+    segment_max_bytes: int = Field(default=64 << 20, gt=0)
+    segment_max_age_seconds: float = Field(default=300.0, gt=0)
+
+
+class DeploymentConfig(_Section):
+    model: str  # 'fraud@champion' (follows the alias) or 'fraud/3'
+    name: str | None = None  # the URL name (/v1/models/<name>/predict); default: the model's
+    max_batch_size: int = Field(default=32, ge=1)
+    max_wait_ms: float = Field(default=1.0, ge=0)
+    max_queue: int = Field(default=256, ge=1)  # waiting requests; past it: 503
+    timeout_ms: float = Field(default=2_000.0, gt=0)  # past it: 504
+    log_predictions: bool = True
+    runtime: Literal["native", "onnx"] = "native"
+    poll_seconds: float = Field(default=1.0, gt=0)  # how often an alias is re-resolved
+
+
+class SparkConfig(_Section):
+    master: str = "local[*]"  # or spark://host:7077, yarn, k8s://...
+    conf: dict[str, str] = {}  # extra spark.* settings, e.g. {"spark.driver.memory": "4g"}
+
+
+class JobConfig(_Section):
+    name: str
+    kind: Literal["materialize", "batch_predict"]
+    model: str | None = None  # batch_predict: "fraud@champion"
+    input: str | None = None  # batch_predict: a Parquet file or folder
+    output: str | None = None  # batch_predict: a folder; "{date}" and "{run_id}" are filled in
+    cron: str | None = None  # UTC, e.g. "0 2 * * *"; none: run only by `shipyard jobs run`
+    engine: Literal["local", "spark"] = "local"
+    options: dict[str, Any] = {}  # predict or materialize keyword options
+
+
 class Settings(BaseSettings):
     """Everything in shipyard.yaml; every key but `project` has an embedded default."""
 
@@ -70,6 +106,10 @@ class Settings(BaseSettings):
     artifacts: str = ".shipyard/artifacts"
     artifacts_endpoint_url: str | None = None
     server: ServerConfig = ServerConfig()
+    deployments: list[DeploymentConfig] = []
+    prediction_log: PredictionLogConfig = PredictionLogConfig()
+    spark: SparkConfig = SparkConfig()
+    jobs: list[JobConfig] = []
 
 
 
@@ -145,6 +185,8 @@ def _absolute(settings: Settings, root: Path) -> Settings:
     if settings.metadata.startswith("sqlite:///") and settings.metadata != "sqlite:///:memory:":
         updates["metadata"] = "sqlite:///" + resolve(settings.metadata.removeprefix("sqlite:///"))
     updates["artifacts"] = resolve(settings.artifacts)
+    updates["prediction_log"] = settings.prediction_log.model_copy(
+        update={"path": resolve(settings.prediction_log.path)})
     if isinstance(settings.online_store, SqliteOnlineStoreConfig):
         updates["online_store"] = settings.online_store.model_copy(
             update={"path": resolve(settings.online_store.path)})

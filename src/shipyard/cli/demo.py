@@ -13,6 +13,7 @@ import typer
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from shipyard.cli import batch, serve_models, train
 from shipyard.cli._common import console
 from shipyard.cli.apply import print_plan
 from shipyard.core.time import utc_now
@@ -108,6 +109,11 @@ STAGES: list[tuple[str, Stage]] = [
     ("Read online features for live transactions", _stage_online_reads),
     ("Push a fresh event for one customer", _stage_push),
     ("Check online against offline (skew)", _stage_skew),
+    ("Train the fraud model on fraud_v1", train.stage_fit_v1),
+    ("Train the fraud model on fraud_v2 (merchant and amount features)", train.stage_fit_v2),
+    ("Promote the better version to fraud@champion", train.stage_champion),
+    ("Serve fraud@champion over HTTP (shipyard serve)", serve_models.stage_serve),
+    ("Score every customer overnight (batch prediction)", batch.stage_nightly_scoring),
 ]
 
 

@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from shipyard.cli import apply, demo, features, models, runs, versions
+from shipyard.cli import apply, batch, demo, features, models, runs, serve, serve_models, train, versions
 from shipyard.cli._common import err_console
 from shipyard.core.errors import ShipyardError
 
@@ -21,7 +21,13 @@ app.command("materialize-incremental")(features.materialize_incremental)
 app.add_typer(features.app, name="features")
 app.add_typer(runs.app, name="runs")
 app.add_typer(models.app, name="models")
+app.command("train")(train.train)
 app.command("demo")(demo.demo)
+app.command("serve-features")(serve.serve_features)
+app.command("serve")(serve_models.serve)
+app.command("batch-predict")(batch.batch_predict)
+app.add_typer(batch.app, name="jobs")
+app.command("scheduler")(batch.scheduler)
 
 
 def run(argv: list[str] | None = None) -> None:

@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from shipyard.core.errors import InvalidInputError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["UTC", "seconds", "to_utc", "utc_now"]
 
 
 def to_utc(value: datetime | str | pd.Timestamp) -> datetime:
     """Return `value` as an aware UTC datetime; naive values are taken to be UTC."""
+    if type(value) is datetime:  # the common case (database rows), without importing pandas
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    import pandas as pd
+
     try:
         ts = pd.Timestamp(value)
     except (ValueError, TypeError) as exc:

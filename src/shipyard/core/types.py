@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any
-
-import pyarrow as pa
+from functools import cache
+from typing import TYPE_CHECKING, Any
 
 from shipyard.core.errors import DefinitionError
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 _INTS_32 = {"TINYINT", "SMALLINT", "INTEGER", "UTINYINT", "USMALLINT"}
 _INTS_64 = _INTS_32 | {"BIGINT", "UINTEGER"}
@@ -17,14 +19,26 @@ _TIMESTAMPS = {"TIMESTAMP", "TIMESTAMP WITH TIME ZONE", "TIMESTAMP_NS", "TIMESTA
                "TIMESTAMP_S", "DATE"}
 
 
+@cache
+def _arrow_type(factory: str, args: tuple[str, ...]) -> pa.DataType:
+    import pyarrow as pa  # imported on first use: reading a model's signature needs no Arrow
+
+    return getattr(pa, factory)(*args)  # type: ignore[no-any-return]
+
+
 @dataclass(frozen=True)
 class DType:
     """A scalar feature type: how it is stored (Arrow, DuckDB) and which sources fit it."""
 
     name: str
-    arrow: pa.DataType
+    arrow_factory: tuple[str, ...]  # the pyarrow function and its arguments, e.g. ("int64",)
     sql: str
     accepts: frozenset[str]
+
+    @property
+    def arrow(self) -> pa.DataType:
+        """The Arrow type."""
+        return _arrow_type(self.arrow_factory[0], self.arrow_factory[1:])
 
     def accepts_sql(self, source_type: str) -> bool:
         """Whether a source column of DuckDB type `source_type` can feed this dtype."""
@@ -49,6 +63,8 @@ class Array:
 
     @property
     def arrow(self) -> pa.DataType:
+        import pyarrow as pa
+
         return pa.list_(self.element.arrow)
 
     @property
@@ -64,15 +80,14 @@ class Array:
         return self.name
 
 
-Int32 = DType("Int32", pa.int32(), "INTEGER", frozenset(_INTS_32))
-Int64 = DType("Int64", pa.int64(), "BIGINT", frozenset(_INTS_64))
-Float32 = DType("Float32", pa.float32(), "FLOAT", frozenset(_FLOATS | {"DECIMAL"}))
-Float64 = DType("Float64", pa.float64(), "DOUBLE", frozenset(_FLOATS | {"DECIMAL"}))
-String = DType("String", pa.string(), "VARCHAR", frozenset({"VARCHAR"}))
-Bool = DType("Bool", pa.bool_(), "BOOLEAN", frozenset({"BOOLEAN"}))
-UnixTimestamp = DType(
-    "UnixTimestamp", pa.timestamp("us", tz="UTC"), "TIMESTAMPTZ", frozenset(_TIMESTAMPS)
-)
+Int32 = DType("Int32", ("int32",), "INTEGER", frozenset(_INTS_32))
+Int64 = DType("Int64", ("int64",), "BIGINT", frozenset(_INTS_64))
+Float32 = DType("Float32", ("float32",), "FLOAT", frozenset(_FLOATS | {"DECIMAL"}))
+Float64 = DType("Float64", ("float64",), "DOUBLE", frozenset(_FLOATS | {"DECIMAL"}))
+String = DType("String", ("string",), "VARCHAR", frozenset({"VARCHAR"}))
+Bool = DType("Bool", ("bool_",), "BOOLEAN", frozenset({"BOOLEAN"}))
+UnixTimestamp = DType("UnixTimestamp", ("timestamp", "us", "UTC"), "TIMESTAMPTZ",
+                      frozenset(_TIMESTAMPS))
 
 FeatureType = DType | Array
 SCALARS: dict[str, DType] = {t.name: t for t in (Int32, Int64, Float32, Float64, String, Bool,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fcntl
+import re
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,6 +16,8 @@ from shipyard.core.errors import BackendUnavailable, ConfigError
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
 _PG_MIGRATION_LOCK = 7_141_592_653  # pg_advisory_lock key that serialises migrations
+_REVISION = re.compile(r"^revision\s*=\s*[\"']([^\"']+)[\"']", re.MULTILINE)
+_DOWN_REVISION = re.compile(r"^down_revision\s*=\s*[\"']([^\"']+)[\"']", re.MULTILINE)
 
 
 def normalize_url(url: str) -> str:
@@ -105,6 +108,9 @@ class Database:
         with self._migrate_lock:
             if self._migrated:
                 return
+            if self._is_at_head():  # the usual case, answered without importing Alembic
+                self._migrated = True
+                return
             from alembic.runtime.migration import MigrationContext  # lazy: ~0.3 s of imports
             from alembic.script import ScriptDirectory
 
@@ -114,6 +120,21 @@ class Database:
                     with self._cross_process_lock(conn):
                         self._upgrade(conn)
             self._migrated = True
+
+    def _is_at_head(self) -> bool:
+        """Whether the database is at the newest migration file's revision (one query)."""
+        revisions, parents = set(), set()
+        for path in (_MIGRATIONS / "versions").glob("*.py"):
+            text = path.read_text()
+            revisions.update(_REVISION.findall(text))
+            parents.update(_DOWN_REVISION.findall(text))
+        try:
+            with self._connect() as conn:
+                current = set(conn.execute(sa.text("SELECT version_num FROM alembic_version"))
+                              .scalars())
+        except sa.exc.DBAPIError:  # no table yet, or another problem: let Alembic decide
+            return False
+        return bool(current) and current == revisions - parents
 
     def _alembic_config(self) -> Any:
         from alembic.config import Config

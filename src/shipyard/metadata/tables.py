@@ -178,3 +178,43 @@ model_version_features = sa.Table(  # lineage: which view features a version con
     sa.ForeignKeyConstraint(*_VERSION_FK),
     sa.Index("ix_model_version_features_view", "project", "view"),
 )
+
+# -- batch layer (migration 0004): runs of batch jobs, scheduler leases ---------------------
+
+batch_runs = sa.Table(
+    "batch_runs",
+    metadata,
+    sa.Column("project", sa.String(200), primary_key=True),
+    sa.Column("id", sa.String(64), primary_key=True),  # the run id (resume with it)
+    sa.Column("kind", sa.String(20), nullable=False),  # batch_predict | materialize
+    sa.Column("job", sa.String(200)),  # the job definition's name, if it ran as a job
+    sa.Column("model_name", sa.String(200)),
+    sa.Column("model_version", sa.Integer),
+    sa.Column("engine", sa.String(20), nullable=False),
+    sa.Column("input", sa.Text, nullable=False, server_default=""),
+    sa.Column("output", sa.Text, nullable=False, server_default=""),
+    sa.Column("features_at", sa.String(40), nullable=False, server_default=""),
+    sa.Column("status", sa.String(20), nullable=False),  # running | succeeded | failed
+    sa.Column("row_count", sa.BigInteger),
+    sa.Column("partitions", sa.Integer),
+    sa.Column("duration_seconds", sa.Float),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="1"),
+    sa.Column("error", sa.Text),
+    sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("finished_at", sa.DateTime(timezone=True)),
+    sa.Column("created_by", sa.String(200), nullable=False, server_default=""),
+    sa.ForeignKeyConstraint(["project", "model_name", "model_version"], _VERSION_FK[1]),
+    sa.Index("ix_batch_runs_project_started", "project", "started_at"),
+    sa.Index("ix_batch_runs_model", "project", "model_name", "model_version"),
+)
+
+job_leases = sa.Table(  # one row per scheduled job: who runs it until when, which tick ran
+    "job_leases",
+    metadata,
+    sa.Column("project", sa.String(200), primary_key=True),
+    sa.Column("job", sa.String(200), primary_key=True),
+    sa.Column("holder", sa.String(200)),
+    sa.Column("lease_expires_at", sa.DateTime(timezone=True)),
+    sa.Column("last_due_at", sa.DateTime(timezone=True)),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import numpy as np
-import pandas as pd
-
 from shipyard.models.flavors.base import Predictor, no_proba
 from shipyard.models.signature import Signature
 
 if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+
     from shipyard.models.records import ModelVersion
 
 

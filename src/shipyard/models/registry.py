@@ -7,10 +7,9 @@ import re
 import tempfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import numpy as np
-import pandas as pd
 import sqlalchemy as sa
 
 from shipyard.artifacts import ArtifactRef, ArtifactStore
@@ -24,14 +23,16 @@ from shipyard.metadata.tables import model_version_tags as mt
 from shipyard.metadata.tables import model_versions as mv
 from shipyard.metadata.tables import models as mm
 from shipyard.metadata.tables import runs
-from shipyard.metadata.upsert import upsert
 from shipyard.models import queries
 from shipyard.models.flavors import ModelInfo, detect_flavor, get_flavor
 from shipyard.models.model import Model
 from shipyard.models.package import read_manifest, write_package
 from shipyard.models.records import ModelVersion, RegisteredModel, ServiceInputs
 from shipyard.models.refs import ModelRef, check_alias, check_model_name, check_version, parse_ref
-from shipyard.models.signature import Column, Signature, dtype_of
+from shipyard.models.signature import Column, Signature, dtype_of, is_dataframe
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 Runtime = Literal["native", "onnx"]
 _RETRIES = 10
@@ -39,7 +40,8 @@ _KEY = re.compile(r"[^\x00-\x1f]{1,250}")
 
 
 class _HasId(Protocol):
-    id: str
+    @property
+    def id(self) -> str: ...
 
 
 class ModelRegistry:
@@ -103,6 +105,8 @@ class ModelRegistry:
 
     def _insert(self, row: dict[str, Any], tags: dict[str, str],
                 features: tuple[tuple[str, str], ...]) -> int:
+        from shipyard.metadata.upsert import upsert  # writes only: loading skips its dialects
+
         key = {"project": self.project, "name": row["name"]}
         for attempt in range(_RETRIES):
             try:
@@ -185,6 +189,8 @@ class ModelRegistry:
 
     def set_alias(self, name: str, alias: str, version: int) -> ModelVersion:
         """Point `name@alias` at `version`, in one atomic step (moving it if it exists)."""
+        from shipyard.metadata.upsert import upsert
+
         target = ModelRef(check_model_name(name), version=check_version(version))
         with self.db.write() as conn:
             row = self._resolve(conn, target)
@@ -209,6 +215,8 @@ class ModelRegistry:
     def update_version(self, ref: str | ModelRef, *, description: str | None = None,
                        tags: Mapping[str, object | None] | None = None) -> ModelVersion:
         """Change a version's description and tags (a tag set to None is removed)."""
+        from shipyard.metadata.upsert import upsert
+
         with self.db.write() as conn:
             row = self._resolve(conn, parse_ref(ref))
             at = {"project": self.project, "name": row.name, "version": row.version}
@@ -342,7 +350,7 @@ def _signature(given: Signature | pd.DataFrame | None, service: ServiceInputs | 
     output = _output(info)
     if isinstance(given, Signature):
         sig, source = (given if given.output else Signature(given.inputs, output)), "the signature"
-    elif isinstance(given, pd.DataFrame):
+    elif is_dataframe(given):
         sig, source = Signature.from_frame(given, output), "the example frame"
     elif given is not None:
         raise InvalidInputError(f"signature= takes a Signature or an example DataFrame, not "

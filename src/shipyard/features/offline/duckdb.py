@@ -184,6 +184,39 @@ class DuckDBOfflineStore:
         latest = (f"{rows} QUALIFY row_number() OVER (PARTITION BY {keys} ORDER BY {order}) = 1")
         return LatestRows(total, self._stream(latest, batch_rows))
 
+    def scan_rows(self, view: ViewRead, *, start: datetime | None = None,
+                  end: datetime | None = None) -> pa.Table:
+        """Every row of a view with keys and `start <= __t <= end`, as the join reads them.
+
+        Columns: the join keys, `__t`, `__c` (when the source has one) and 'view__feature',
+        sorted by keys, time and created time, with `_view_sql`'s casts, except that a TIMESTAMPTZ time becomes naive UTC through its
+        epoch: exact, and about 50x faster than the ICU cast (which follows the session time
+        zone). Batch prediction loads these rows once and joins chunk after chunk in memory.
+        """
+        src = view.source
+        types = self.describe_source(src)
+        by_feature = {feature: column for column, feature in src.field_mapping.items()}
+
+        def utc(column: str) -> str:
+            if types.get(column, "").upper() == "TIMESTAMP WITH TIME ZONE":
+                return f"make_timestamp(epoch_us({quote(column)}))"
+            return f"CAST({quote(column)} AS TIMESTAMP)"
+
+        cols = [f"{quote(by_feature.get(k, k))} AS {quote(k)}" for k in view.join_keys]
+        cols.append(f"{utc(src.timestamp_field)} AS __t")
+        if src.created_timestamp_field is not None:
+            cols.append(f"{utc(src.created_timestamp_field)} AS __c")
+        cols += [f"CAST({quote(by_feature.get(f.name, f.name))} AS {f.dtype.sql}) "
+                 f"AS {quote(view.column(f.name))}" for f in view.features]
+        where = " AND ".join(["__t IS NOT NULL",
+                              *(f"{quote(k)} IS NOT NULL" for k in view.join_keys),
+                              *([] if start is None else [f"__t >= {_timestamp(start)}"]),
+                              *([] if end is None else [f"__t <= {_timestamp(end)}"])])
+        order = ", ".join([*(quote(k) for k in view.join_keys), "__t",
+                           *(["__c NULLS FIRST"] if src.created_timestamp_field else [])])
+        return self._query(f"SELECT * FROM (SELECT {', '.join(cols)} FROM "
+                           f"{self.relation_sql(src)}) WHERE {where} ORDER BY {order}", None)
+
     def write_rows(self, source: FileSource, rows: pa.Table) -> None:
         """Append rows to the source's history as a new file in `<path>.pushed/`.
 

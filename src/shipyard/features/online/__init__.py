@@ -9,12 +9,15 @@ epoch (UTC); entity keys are `encode_key(...)` bytes; values keep their Python t
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any, NamedTuple, Protocol
+from collections.abc import Iterator, Sequence
+from typing import Any, NamedTuple, Protocol, overload
 
-from shipyard.features.online._codec import NO_CREATED, decode_key, encode_key
+import numpy as np
 
-__all__ = ["NO_CREATED", "OnlineRow", "OnlineStore", "StoredRow", "decode_key", "encode_key"]
+from shipyard.features.online._codec import NO_CREATED, decode_key, encode_key, pack, unpack
+
+__all__ = ["NO_CREATED", "EncodedRows", "OnlineRow", "OnlineStore", "StoredRow", "decode_key",
+           "encode_key", "encoded"]
 
 
 class OnlineRow(NamedTuple):
@@ -24,6 +27,69 @@ class OnlineRow(NamedTuple):
     event_us: int
     created_us: int  # NO_CREATED when the source has no created timestamp
     values: dict[str, Any]
+
+
+class EncodedRows(Sequence[OnlineRow]):
+    """Rows to write as columns: keys, times and the MessagePack payloads of their values.
+
+    What materialization and push hand to `OnlineStore.write`: a store takes the columns as
+    they are (no per-row work); anything else sees ordinary `OnlineRow`s.
+    """
+
+    __slots__ = ("created_us", "event_us", "keys", "payloads")
+
+    def __init__(self, keys: list[bytes], event_us: list[int], created_us: list[int],
+                 payloads: list[bytes]) -> None:
+        self.keys, self.event_us, self.created_us = keys, event_us, created_us
+        self.payloads = payloads
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    @overload
+    def __getitem__(self, index: int) -> OnlineRow: ...
+    @overload
+    def __getitem__(self, index: slice) -> EncodedRows: ...
+
+    def __getitem__(self, index: int | slice) -> OnlineRow | EncodedRows:
+        if isinstance(index, slice):
+            return EncodedRows(self.keys[index], self.event_us[index], self.created_us[index],
+                               self.payloads[index])
+        return OnlineRow(self.keys[index], self.event_us[index], self.created_us[index],
+                         unpack(self.payloads[index]))
+
+    def __iter__(self) -> Iterator[OnlineRow]:
+        for key, event, created, payload in zip(self.keys, self.event_us, self.created_us,
+                                                self.payloads, strict=True):
+            yield OnlineRow(key, event, created, unpack(payload))
+
+    def latest(self) -> EncodedRows:
+        """One row per key: the one newer-wins would leave (the newest; the last of equals).
+
+        A store writes this instead of every row: a push of many events per key costs one
+        write per key, with the same end state.
+        """
+        keys = self.keys
+        codes: dict[bytes, int] = {}
+        key_codes = [codes.setdefault(key, len(codes)) for key in keys]
+        if len(codes) == len(keys):
+            return self
+        # sort by (key, event, created, position); the last row of each key is the keeper
+        order = np.lexsort((np.arange(len(keys)), np.asarray(self.created_us, np.int64),
+                            np.asarray(self.event_us, np.int64), np.asarray(key_codes)))
+        sorted_codes = np.asarray(key_codes)[order]
+        last = np.append(sorted_codes[1:] != sorted_codes[:-1], True)
+        keep = np.sort(order[last]).tolist()
+        return EncodedRows([keys[i] for i in keep], [self.event_us[i] for i in keep],
+                           [self.created_us[i] for i in keep], [self.payloads[i] for i in keep])
+
+
+def encoded(rows: Sequence[OnlineRow]) -> EncodedRows:
+    """Rows as columns (payloads packed); EncodedRows come back as they are."""
+    if isinstance(rows, EncodedRows):
+        return rows
+    return EncodedRows([r.key for r in rows], [r.event_us for r in rows],
+                       [r.created_us for r in rows], [pack(r.values) for r in rows])
 
 
 class StoredRow(NamedTuple):
@@ -37,7 +103,8 @@ class OnlineStore(Protocol):
     """Latest feature values per entity key of each view of one project."""
 
     def write(self, view: str, rows: Sequence[OnlineRow]) -> int:
-        """Store rows unless the store holds a newer one for the key; return how many were."""
+        """Store rows unless the store (or the call) holds a newer one for the key; return how
+        many were."""
         ...
 
     def read(self, view: str, keys: Sequence[bytes]) -> list[StoredRow | None]:

@@ -8,8 +8,9 @@ from typing import Any, cast
 from urllib.parse import urlsplit, urlunsplit
 
 from shipyard.core.errors import BackendUnavailable, ConfigError
-from shipyard.features.online import OnlineRow, StoredRow
-from shipyard.features.online._codec import pack, unpack
+from shipyard.features.online import OnlineRow, StoredRow, encoded
+from shipyard.features.online._codec import unpack
+from shipyard.features.online._encode import encode_times
 
 try:
     import redis
@@ -18,22 +19,31 @@ except ModuleNotFoundError as exc:  # pragma: no cover - exercised only without 
                       hint="pip install 'shipyard[redis]'") from exc
 
 # A stored value is three MessagePack objects back to back: event_us, created_us, values.
-# The script reads only the first two of the stored one (cmsgpack.unpack_limit) and keeps it
-# when it is newer, so the newer-wins decision is atomic inside Redis.
+# The script reads the stored values of all its keys (one MGET), keeps those that are newer
+# than the new value (comparing the first two objects, cmsgpack.unpack_limit) and writes the
+# rest with one MSET, so the newer-wins decision is atomic inside Redis. Keys of one call are
+# unique (`write` sends `EncodedRows.latest()`); 1,000 keys need 2,000 MSET arguments, well
+# under Lua's 8,000-value unpack limit.
 _WRITE_SCRIPT = """
+local current = redis.call('MGET', unpack(KEYS))
+local out = {}
 local written = 0
 for i, key in ipairs(KEYS) do
-  local event, created = tonumber(ARGV[3 * i - 2]), tonumber(ARGV[3 * i - 1])
-  local current = redis.call('GET', key)
+  local value = ARGV[i]
   local newer = true
-  if current then
-    local _, cur_event, cur_created = cmsgpack.unpack_limit(current, 2)
+  if current[i] then
+    local _, event, created = cmsgpack.unpack_limit(value, 2)
+    local _, cur_event, cur_created = cmsgpack.unpack_limit(current[i], 2)
     newer = event > cur_event or (event == cur_event and created >= cur_created)
   end
   if newer then
-    redis.call('SET', key, ARGV[3 * i])
+    out[#out + 1] = key
+    out[#out + 1] = value
     written = written + 1
   end
+end
+if written > 0 then
+  redis.call('MSET', unpack(out))
 end
 return written
 """
@@ -96,16 +106,15 @@ class RedisOnlineStore:
         if not rows:
             return 0
         prefix = self._prefix(view)
+        batch = encoded(rows).latest()
+        keys = [prefix + key for key in batch.keys]
+        values = [times + payload for times, payload in
+                  zip(encode_times(batch.event_us, batch.created_us), batch.payloads, strict=True)]
         with self._errors():
             pipe = self._client.pipeline(transaction=False)
-            for start in range(0, len(rows), _KEYS_PER_CALL):
-                keys: list[bytes] = []
-                args: list[Any] = []
-                for row in rows[start:start + _KEYS_PER_CALL]:
-                    keys.append(prefix + row.key)
-                    args += (row.event_us, row.created_us,
-                             pack(row.event_us) + pack(row.created_us) + pack(row.values))
-                self._script(keys, args, client=pipe)
+            for start in range(0, len(keys), _KEYS_PER_CALL):
+                end = start + _KEYS_PER_CALL
+                self._script(keys[start:end], values[start:end], client=pipe)
             return sum(pipe.execute())
 
     def read(self, view: str, keys: Sequence[bytes]) -> list[StoredRow | None]:

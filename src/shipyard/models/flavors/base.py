@@ -6,12 +6,14 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import numpy as np
-import pandas as pd
 
 from shipyard.core.errors import InvalidInputError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 Task = Literal["classifier", "regressor", "other"]
 _AUTO_NAMES = re.compile(r"Column_\d+")  # the names LightGBM invents for numpy input

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from shipyard.core.errors import InvalidInputError
 from shipyard.models.flavors.base import ModelInfo, Predictor, from_library, plain, real_names
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def _booster(model: Any) -> Any:

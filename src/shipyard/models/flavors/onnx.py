@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from shipyard.core.errors import ConfigError, InvalidInputError
 from shipyard.models.flavors.base import ModelInfo, Predictor, from_library, no_proba
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 _HINT = "pip install 'shipyard[onnx]'"
 

@@ -1,0 +1,173 @@
+"""The local engine: the input streamed in partitions through a pool of one process per core.
+
+The view rows each job needs are read once (DuckDB), sorted into `ViewIndex`es on disk and
+memory-mapped by every worker. The parent hands out partitions, at most two per worker at a
+time, so memory stays bounded whatever the input size, and records each finished partition
+in the output's manifest: a run killed part-way finishes, when rerun with the same run id,
+the partitions it had not recorded.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from collections.abc import Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, wait
+from concurrent.futures.process import BrokenProcessPool
+from contextlib import closing
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+import cloudpickle
+import pyarrow as pa
+from loky import get_reusable_executor
+
+from shipyard.batch import _worker
+from shipyard.batch.asof import AsofJoin, ViewIndex
+from shipyard.batch.engines import EngineReport, Progress
+from shipyard.batch.inputs import Partition, read_partition
+from shipyard.batch.output import OutputFolder
+from shipyard.batch.plan import BatchJob
+from shipyard.core.errors import ConfigError, ShipyardError
+from shipyard.features.offline import ViewRead
+
+_IN_FLIGHT = 2  # partitions queued per worker: enough to keep it busy, few to hold in memory
+_PROBE_ROWS = 16
+_IDLE_SECONDS = 300  # pool workers idle this long exit (the next job starts new ones)
+
+
+@runtime_checkable
+class RowScanner(Protocol):
+    """An offline store that can read a view's rows as its joins see them (DuckDB's)."""
+
+    def scan_rows(self, view: ViewRead, *, start: datetime | None = None,
+                  end: datetime | None = None) -> pa.Table: ...
+
+
+def cores() -> int:
+    """The cores this process may use."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+class LocalEngine:
+    """Batch prediction on this machine: DuckDB reads, a process pool scores."""
+
+    def __init__(self, offline: object, *, workers: int | None = None,
+                 batch_rows: int | None = None) -> None:
+        if not isinstance(offline, RowScanner):
+            raise ConfigError("The local batch engine needs the DuckDB offline store.",
+                              hint="Set offline_store: {type: duckdb}, or use engine='spark'.")
+        self.offline = offline
+        self.workers = workers
+        self.batch_rows = batch_rows
+
+    def run(self, job: BatchJob, progress: Progress | None = None) -> EngineReport:
+        """Score every partition not yet done, then mark the output finished."""
+        parts = job.input.partitions(job.chunk_rows)
+        folder = OutputFolder(job.output)
+        done = folder.start({**job.header, "partitions": len(parts)}, resume=job.resume)
+        todo = [p for p in parts if p.index not in done]
+        total, finished = job.input.num_rows, sum(done.values())
+        if progress:
+            progress(finished, total)
+        workers = max(1, min(self.workers or cores(), len(todo)))
+        peak, cpu, started = 0, 0.0, time.process_time()
+        with tempfile.TemporaryDirectory(prefix="shipyard-batch-") as tmp:
+            indexes = self._indexes(job) if todo else {}
+            worker = _worker.Worker(job.scorer, AsofJoin(indexes, job.source_types), job.output,
+                                    self.batch_rows or job.chunk_rows)
+            if todo:
+                self._probe(job, worker, todo[0])
+            if workers == 1:
+                results = (worker.run(job.input.portable(p)) for p in todo)
+            else:
+                setup = self._setup(job, worker, indexes, Path(tmp))
+                results = self._pool(job, setup, todo, workers)
+            peaks: dict[int, int] = {}
+            with closing(results):
+                for result in results:
+                    if result.error is not None:
+                        kind, message, hint = result.error
+                        raise kind(message, hint=hint)
+                    folder.record(result.index, result.rows)
+                    finished += result.rows
+                    peaks[result.pid] = max(peaks.get(result.pid, 0), result.peak_rss_bytes)
+                    cpu += result.cpu_seconds
+                    if progress:
+                        progress(finished, total)
+            peak = sum(v for pid, v in peaks.items() if pid != os.getpid())
+        folder.finish()
+        peak += _worker.peak_rss_bytes()
+        return EngineReport(rows=finished, partitions=len(parts),
+                            skipped_partitions=len(parts) - len(todo), peak_rss_bytes=peak,
+                            cpu_seconds=cpu + time.process_time() - started)
+
+    def close(self) -> None:
+        """Nothing to release: pools live for one run."""
+
+    def _indexes(self, job: BatchJob) -> dict[str, ViewIndex]:
+        """Each view's rows the job can join (in the entity time range, less the ttl)."""
+        indexes = {}
+        for read in job.reads:
+            start = end = None
+            if job.time_range is not None:
+                low, end = job.time_range
+                start = None if read.ttl_seconds is None else low - timedelta(
+                    seconds=read.ttl_seconds)
+            rows = self.offline.scan_rows(read, start=start, end=end)
+            indexes[read.name] = ViewIndex.build(read, rows)
+        return indexes
+
+    def _probe(self, job: BatchJob, worker: _worker.Worker, part: Partition) -> None:
+        """Score a few rows first, so that bad data or code fails before any output exists."""
+        batch = next(read_partition(job.input.portable(part), job.scorer.input_columns,
+                                    _PROBE_ROWS), None)
+        if batch is not None:
+            job.scorer.score(batch, worker.join)
+
+    def _setup(self, job: BatchJob, worker: _worker.Worker, indexes: dict[str, ViewIndex],
+               folder: Path) -> str:
+        """Write what workers load once per job; return the file's path."""
+        paths = {}
+        for name, index in indexes.items():
+            index.save(folder / name)
+            paths[name] = str(folder / name)
+        setup = _worker.WorkerSetup(scorer=cloudpickle.dumps(job.scorer), indexes=paths,
+                                    source_types=job.source_types, output=str(job.output),
+                                    batch_rows=worker.batch_rows)
+        path = folder / "setup.pickle"
+        path.write_bytes(cloudpickle.dumps(setup))
+        return str(path)
+
+    def _pool(self, job: BatchJob, setup: str, todo: list[Partition],
+              workers: int) -> Iterator[_worker.PartitionDone]:
+        """Results of `todo` as workers finish them, with at most `_IN_FLIGHT` each queued."""
+        pool = get_reusable_executor(max_workers=workers, timeout=_IDLE_SECONDS,
+                                     env=_worker.ONE_THREAD)
+        queue = iter(todo)
+        pending: set[Future[_worker.PartitionDone]] = set()
+
+        def submit() -> None:
+            part = next(queue, None)
+            if part is not None:
+                pending.add(pool.submit(_worker.run_partition, setup, job.input.portable(part)))
+
+        for _ in range(workers * _IN_FLIGHT):
+            submit()
+        try:
+            while pending:
+                finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    yield future.result()
+                    submit()
+        except BrokenProcessPool as exc:
+            raise ShipyardError(
+                f"A batch worker process died during run {job.run_id!r}.",
+                hint=f"Rerun with run_id={job.run_id!r} to finish it; if a worker ran out of "
+                     "memory, lower chunk_rows.") from exc
+        finally:
+            for future in pending:
+                future.cancel()
+            wait(pending)  # no worker may still write this job's files once we return

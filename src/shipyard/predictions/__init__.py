@@ -1,0 +1,7 @@
+"""The prediction log: durable, non-blocking append of every prediction; read back as frames."""
+
+from shipyard.predictions.log import PredictionLog
+from shipyard.predictions.records import PredictionBatch
+from shipyard.predictions.writer import PredictionWriter, WriterStats
+
+__all__ = ["PredictionBatch", "PredictionLog", "PredictionWriter", "WriterStats"]
