@@ -18,6 +18,15 @@ REDIS_URL = os.environ.get("SHIPYARD_TEST_REDIS_URL", "redis://127.0.0.1:6379/0"
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
+def require_module(name: str) -> object:
+    """Import an optional test reference; skip locally without it, fail under CI=true."""
+    if IN_CI:
+        import importlib
+
+        return importlib.import_module(name)
+    return pytest.importorskip(name)
+
+
 def server_missing(name: str, error: Exception) -> None:
     """Skip a test whose server is down; under CI=true fail it instead."""
     message = f"{name} is not reachable: {error}"

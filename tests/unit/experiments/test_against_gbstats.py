@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from shipyard.experiments.stats import srm_test
+from tests.conftest import require_module
 from tests.unit.experiments.gbstats_reference import REFERENCE_FILE, gbstats_result, shipyard_result
 
 TOL = 1e-6
@@ -32,12 +33,12 @@ def test_matches_stored_gbstats_results(case: dict[str, Any]) -> None:
 
 @pytest.mark.parametrize("case", CASES, ids=[c["name"] for c in CASES])
 def test_matches_live_gbstats(case: dict[str, Any]) -> None:
-    pytest.importorskip("gbstats")
+    require_module("gbstats")
     _assert_close(shipyard_result(case), gbstats_result(case))
 
 
 @pytest.mark.parametrize("counts, weights", [([5000, 5100], [0.5, 0.5]),
                                              ([1_020, 2_950, 6_030], [0.1, 0.3, 0.6])])
 def test_srm_matches_live_gbstats(counts: list[int], weights: list[float]) -> None:
-    utils = pytest.importorskip("gbstats.utils")
+    utils = require_module("gbstats.utils")
     assert srm_test(counts, weights).p_value == pytest.approx(utils.check_srm(counts, weights), abs=TOL)

@@ -21,6 +21,7 @@ from shipyard.experiments.assignment import (
     unit_hash,
     unit_string,
 )
+from tests.conftest import require_module
 
 CASES = json.loads((Path(__file__).parent / "data" / "growthbook_cases.json").read_text())
 N_UNITS = 100_000  # for the chi-square tests of uniformity and independence
@@ -106,7 +107,7 @@ def test_unit_ids_are_hashed_as_javascript_prints_them() -> None:
 # --- the installed growthbook SDK as a live reference -----------------------------------------
 
 def test_assign_agrees_with_the_growthbook_sdk() -> None:
-    growthbook = pytest.importorskip("growthbook")
+    growthbook = require_module("growthbook")
     rng = random.Random(8)
     for i in range(2000):
         k = rng.randint(2, 4)
