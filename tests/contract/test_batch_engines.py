@@ -88,11 +88,14 @@ def bad_input_cases(project: sy.Project, tmp_path: Path) -> dict[str, tuple[Any,
         "keep": (frame, {"keep_columns": ["nope"]}, r"keep_columns \['nope'\] are not"),
         "model": (frame, {"model": "fraud@nobody"}, "has no alias 'nobody'"),
         "chunk": (frame, {"chunk_rows": 0}, "chunk_rows must be positive"),
+        "key type": (frame.assign(customer_id=frame["customer_id"].astype(str)), {},
+                     "join key 'customer_id' holds .*string values but view 'customer_stats'"),
     }
 
 
 @pytest.mark.parametrize("case", ["entity column", "request data", "no rows", "timestamps",
-                                  "missing times", "output", "keep", "model", "chunk"])
+                                  "missing times", "output", "keep", "model", "chunk",
+                                  "key type"])
 def test_bad_input_fails_before_any_work(project: sy.Project, engine: str, tmp_path: Path,
                                          case: str) -> None:
     given, options, message = bad_input_cases(project, tmp_path)[case]

@@ -18,10 +18,16 @@ from shipyard.core.types import Field, Float64, Int64, String
 from shipyard.features.definitions import FileSource
 from shipyard.features.offline import ROW, ViewRead
 from shipyard.features.offline.duckdb import DuckDBOfflineStore
-from tests.unit.batch.fraud_project import entities, make_fraud_project, spark  # noqa: F401
+from tests.unit.batch.fraud_project import entities, make_fraud_project, spark_or_skip
 
 T0 = pd.Timestamp("2026-03-01 12:00", tz="UTC")
 H = pd.Timedelta(hours=1)
+
+
+@pytest.fixture(scope="module")
+def spark() -> Any:
+    """The test process's SparkSession (started once: it takes ~10 s)."""
+    return spark_or_skip()
 
 
 @pytest.fixture(scope="module")

@@ -131,11 +131,12 @@ class ViewIndex:
 
 def _search(sorted_values: np.ndarray, queries: np.ndarray, side: Literal["left", "right"],
             ) -> np.ndarray:
-    """`np.searchsorted`, with the queries sorted first: numpy then narrows each search from
-    the previous one, which costs far fewer cache misses than random queries (about 4x)."""
-    if len(sorted_values) < 4096:
+    """`np.searchsorted`, with the queries sorted first when the values outgrow the CPU cache:
+    numpy then narrows each search from the previous one, with far fewer cache misses than
+    random queries cost (about 4x faster on a million values)."""
+    if len(sorted_values) < 1 << 17:
         return np.searchsorted(sorted_values, queries, side=side)
-    order = np.argsort(queries, kind="stable")
+    order = np.argsort(queries)
     found = np.empty(len(queries), np.int64)
     found[order] = np.searchsorted(sorted_values, queries[order], side=side)
     return found

@@ -67,11 +67,10 @@ class LocalEngine:
         """Score every partition not yet done, then mark the output finished."""
         parts = job.input.partitions(job.chunk_rows)
         folder = OutputFolder(job.output)
-        done = folder.start({**job.header, "partitions": len(parts)}, resume=job.resume)
+        header = {**job.header, "partitions": len(parts)}
+        done = folder.resumable(header) if job.resume else {}
         todo = [p for p in parts if p.index not in done]
         total, finished = job.input.num_rows, sum(done.values())
-        if progress:
-            progress(finished, total)
         workers = max(1, min(self.workers or cores(), len(todo)))
         peak, cpu, started = 0, 0.0, time.process_time()
         with tempfile.TemporaryDirectory(prefix="shipyard-batch-") as tmp:
@@ -80,6 +79,9 @@ class LocalEngine:
                                     self.batch_rows or job.chunk_rows)
             if todo:
                 self._probe(job, worker, todo[0])
+            folder.start(header, resume=job.resume)
+            if progress:
+                progress(finished, total)
             if workers == 1:
                 results = (worker.run(job.input.portable(p)) for p in todo)
             else:

@@ -48,7 +48,10 @@ def write_partition(folder: Path, index: int, schema: pa.Schema,
     rows = 0
     try:
         with open(tmp, "wb") as fh:
-            with pq.ParquetWriter(fh, schema) as writer:
+            # dictionaries pay off for text (model name, run id: one value each), not numbers
+            text = [f.name for f in schema if pa.types.is_string(f.type)
+                    or pa.types.is_large_string(f.type)]
+            with pq.ParquetWriter(fh, schema, use_dictionary=text) as writer:
                 for table in tables:
                     writer.write_table(table)
                     rows += table.num_rows
@@ -111,17 +114,22 @@ class OutputFolder:
     def __init__(self, folder: Path) -> None:
         self.folder = folder
 
+    def resumable(self, header: dict[str, Any]) -> dict[int, int]:
+        """The partitions done by the run in the folder, which must be the run of `header`."""
+        old, done = read_manifest(self.folder)
+        changed = [k for k in _RESUMABLE if old is None or old.get(k) != header.get(k)]
+        if changed:
+            raise ConflictError(
+                f"Run {header['run_id']!r} cannot resume: its {', '.join(changed)} changed "
+                f"(was {[None if old is None else old.get(k) for k in changed]}, now "
+                f"{[header.get(k) for k in changed]}).",
+                hint="Rerun it as it was, or pass overwrite=True to start again.")
+        return done
+
     def start(self, header: dict[str, Any], *, resume: bool) -> dict[int, int]:
         """Start (or resume) the run described by `header`; return the partitions done."""
         if resume:
-            old, done = read_manifest(self.folder)
-            changed = [k for k in _RESUMABLE if old is None or old.get(k) != header.get(k)]
-            if changed:
-                raise ConflictError(
-                    f"Run {header['run_id']!r} cannot resume: its {', '.join(changed)} changed "
-                    f"(was {[None if old is None else old.get(k) for k in changed]}, now "
-                    f"{[header.get(k) for k in changed]}).",
-                    hint="Rerun it as it was, or pass overwrite=True to start again.")
+            done = self.resumable(header)
             for stale in self.folder.glob(".part-*.tmp"):
                 stale.unlink(missing_ok=True)
             (self.folder / SUCCESS).unlink(missing_ok=True)

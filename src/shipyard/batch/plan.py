@@ -12,6 +12,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from shipyard.batch.asof import AsofJoin
 from shipyard.batch.inputs import EntityInput
 from shipyard.batch.output import check_output, read_manifest
 from shipyard.batch.scoring import PREDICTION, TIME, Scorer, class_labels, output_schema
@@ -20,7 +21,7 @@ from shipyard.core.time import to_utc, utc_now
 from shipyard.features.catalog import Catalog, Request
 from shipyard.features.definitions import Definition, OnDemandFeatureView
 from shipyard.features.offline import ViewRead
-from shipyard.features.retrieval import timestamp_column, view_reads
+from shipyard.features.retrieval import _check_key_types, timestamp_column, view_reads
 from shipyard.features.transforms import bind_udf
 from shipyard.models import Model, ModelRegistry, ModelVersion, parse_ref
 
@@ -106,13 +107,16 @@ def plan_predict(options: PredictOptions, entities: object, *, models: ModelRegi
                     keep=options.keep_columns, run_id=run_id,
                     schema=output_schema(data.schema, keys, options.keep_columns, model, classes),
                     classes=classes)
+    source_types = {r.source.path: describe_source(r.source) for r in reads}
+    # a key of another kind than the source's (text vs numbers) would match nothing
+    _check_key_types(AsofJoin({}, source_types), reads, data.schema.empty_table())
     header = {"run_id": run_id, "model": version.ref, "input": data.fingerprint(),
               "chunk_rows": options.chunk_rows, "engine": options.engine,
               "features_at": "row" if features_at is None else features_at.isoformat()}
     return BatchJob(run_id=run_id, version=version, scorer=scorer, input=data,
                     output=options.output, resume=resume, chunk_rows=options.chunk_rows,
                     reads=reads, time_range=_time_range(data, ts, features_at, reads),
-                    source_types={r.source.path: describe_source(r.source) for r in reads},
+                    source_types=source_types,
                     header=header)
 
 

@@ -45,9 +45,12 @@ class _Segment:
 
     def __init__(self, folder: Path) -> None:
         stem = f"{time.time_ns():020d}-{os.getpid()}-{secrets.token_hex(3)}"
-        self.path = folder / f"{stem}{SUFFIX}"
-        self.file: BinaryIO = open(self.path, "ab", buffering=0)  # noqa: SIM115 - kept open
+        # locked under another name first: a compactor must never see it unlocked
+        fresh = folder / f"{stem}.new"
+        self.file: BinaryIO = open(fresh, "ab", buffering=0)  # noqa: SIM115 - kept open
         fcntl.flock(self.file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        self.path = folder / f"{stem}{SUFFIX}"
+        os.replace(fresh, self.path)
         _fsync_dir(folder)
         self.opened_at = time.monotonic()
         self.size = 0

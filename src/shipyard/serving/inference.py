@@ -139,12 +139,12 @@ class BatchRunner:
 
     def __init__(self, current: Callable[[], LoadedModel | None], reader: OnlineReader,
                  store: OnlineStore, *, writer: PredictionWriter | None,
-                 observe: Callable[[str, int, float, float], object]) -> None:
+                 observe: Callable[[int, float, float], object]) -> None:
         self.current = current
         self.reader = reader
         self.store = store
         self.writer = writer
-        self.observe = observe  # (model, rows, feature seconds, model seconds)
+        self.observe = observe  # (rows, feature seconds, model seconds)
         self._pinned: LoadedModel | None = None
 
     def __call__(self, items: Sequence[PredictItem]) -> list[ItemResult | BaseException]:
@@ -193,7 +193,7 @@ class BatchRunner:
                                         "id; the model's owner can reproduce it from there."
                                    ) from None
         done = time.perf_counter()
-        self.observe(loaded.name, len(predictions), fetched - started, done - fetched)
+        self.observe(len(predictions), fetched - started, done - fetched)
         if self.writer is not None:
             self.writer.append(PredictionBatch(
                 loaded.name, loaded.version,

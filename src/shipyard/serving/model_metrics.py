@@ -14,7 +14,10 @@ BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
 
 
 class ModelMetrics:
-    """The model server's metric objects; label children are cached (the hot path)."""
+    """The model server's metric objects; label children are cached (the hot path).
+
+    The `model` label is the deployment's name: the model's own unless it was renamed.
+    """
 
     def __init__(self, registry: CollectorRegistry, *, namespace: str = "shipyard") -> None:
         common: dict[str, Any] = {"namespace": namespace, "registry": registry}

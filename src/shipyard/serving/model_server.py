@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from shipyard.core.errors import ConfigError, ShipyardError
+from shipyard.core.types import FeatureType
 from shipyard.features.online_read import ReadPlan
 from shipyard.predictions import PredictionWriter
 from shipyard.project import Project
@@ -46,7 +47,8 @@ class ModelServer:
         state.on_shutdown(self.stop)
         state.add_readiness_check("models", self.check_models)
 
-    def plan_inputs(self, loaded: LoadedModel) -> tuple[dict[str, type | None] | None, tuple]:
+    def plan_inputs(self, loaded: LoadedModel
+                    ) -> tuple[dict[str, type | None] | None, tuple[tuple[str, FeatureType], ...]]:
         """Join-key types and request fields of the model's feature service (None: none)."""
         if loaded.feature_service is None:
             return None, ()
@@ -80,14 +82,15 @@ class ModelServer:
 
     def _runner(self, deployment: Deployment) -> BatchRunner:
         writer = self.writer if deployment.config.log_predictions else None
-        return BatchRunner(lambda: deployment.current, self.state.reader, self.state.store,
-                           writer=writer, observe=self._on_model_call)
-
-    def _on_model_call(self, model: str, rows: int, feature_seconds: float,
-                       model_seconds: float) -> None:
         m = self.metrics
-        m.feature_fetch.labels(model).observe(feature_seconds)
-        m.model_call.labels(model).observe(model_seconds)
+        fetch, call = m.feature_fetch.labels(deployment.name), m.model_call.labels(deployment.name)
+
+        def observe(rows: int, feature_seconds: float, model_seconds: float) -> None:
+            fetch.observe(feature_seconds)
+            call.observe(model_seconds)
+
+        return BatchRunner(lambda: deployment.current, self.state.reader, self.state.store,
+                           writer=writer, observe=observe)
 
     def _on_batch(self, name: str, size: int) -> None:
         deployment = self.deployments.get(name)

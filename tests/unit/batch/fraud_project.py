@@ -6,7 +6,6 @@ import atexit
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -87,9 +86,3 @@ def spark_or_skip() -> Any:
         if IN_CI:
             pytest.fail(f"Spark is not available: {exc} (CI must run every test)")
         pytest.skip(f"Spark is not available: {exc}")
-
-
-@pytest.fixture(scope="session")
-def spark() -> Iterator[Any]:
-    """One SparkSession for the whole test session (it takes ~10 s to start)."""
-    yield spark_or_skip()

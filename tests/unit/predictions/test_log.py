@@ -188,3 +188,24 @@ def test_a_write_error_is_counted_and_the_writer_keeps_going(tmp_path: Path) -> 
     _wait_written(writer, 1)
     writer.close()
     assert writer.stats().queued_rows == 0
+
+
+def test_a_compactor_never_takes_a_segment_before_its_writer_locks_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import fcntl
+
+    from shipyard.predictions import compaction, writer
+
+    log = _log(tmp_path)
+    real_flock = fcntl.flock
+
+    def compact_first(fd: int, operation: int) -> None:  # a compactor runs in between
+        compaction.compact(log.root)
+        real_flock(fd, operation)
+
+    monkeypatch.setattr(writer.fcntl, "flock", compact_first)
+    writer_ = log.open_writer()
+    writer_.append(_batch(2))
+    writer_.close()
+    monkeypatch.undo()
+    assert list(log.read("fraud")["request_id"]) == ["r0", "r1"]

@@ -189,9 +189,10 @@ class DuckDBOfflineStore:
         """Every row of a view with keys and `start <= __t <= end`, as the join reads them.
 
         Columns: the join keys, `__t`, `__c` (when the source has one) and 'view__feature',
-        sorted by keys, time and created time, with `_view_sql`'s casts, except that a TIMESTAMPTZ time becomes naive UTC through its
-        epoch: exact, and about 50x faster than the ICU cast (which follows the session time
-        zone). Batch prediction loads these rows once and joins chunk after chunk in memory.
+        sorted by keys, time and created time, with `_view_sql`'s casts, except that a
+        TIMESTAMPTZ time becomes naive UTC through its epoch: exact, and about 50x faster
+        than the ICU cast (which follows the session time zone). Batch prediction loads
+        these rows once and joins chunk after chunk in memory.
         """
         src = view.source
         types = self.describe_source(src)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, cast
@@ -11,6 +12,7 @@ from shipyard.core.errors import BackendUnavailable, ConfigError
 from shipyard.features.online import OnlineRow, StoredRow, encoded
 from shipyard.features.online._codec import unpack
 from shipyard.features.online._encode import encode_times
+from shipyard.features.online._resp import RespConnection, RespError, lean_address
 
 try:
     import redis
@@ -82,6 +84,11 @@ class RedisOnlineStore:
                               hint="Use redis://host:6379/0 in online_store.url.") from exc
         self._script = self._client.register_script(_WRITE_SCRIPT)
         self._prefixes: dict[str, bytes] = {}
+        # reads (the hot path) go over one lean socket per thread when the URL allows it
+        self._lean = lean_address(url)
+        self._local = threading.local()
+        self._lean_connections: list[RespConnection] = []
+        self._lock = threading.Lock()
 
     def _prefix(self, view: str) -> bytes:
         prefix = self._prefixes.get(view)
@@ -117,13 +124,31 @@ class RedisOnlineStore:
                 self._script(keys[start:end], values[start:end], client=pipe)
             return sum(pipe.execute())
 
+    def _mget(self, keys: list[bytes]) -> list[bytes | None]:
+        if self._lean is None:
+            with self._errors():
+                return cast(list[bytes | None], self._client.mget(keys))
+        conn: RespConnection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = RespConnection(self._lean, connect_timeout=5, timeout=30)
+            self._local.conn = conn
+            with self._lock:
+                self._lean_connections.append(conn)
+        try:
+            return cast(list[bytes | None], conn.call("MGET", *keys))
+        except (OSError, RespError) as exc:
+            raise BackendUnavailable(
+                f"The Redis online store at {_safe_url(self.url)} failed: "
+                f"{type(exc).__name__}: {exc}",
+                hint="Start Redis, or fix online_store.url in shipyard.yaml.",
+            ) from exc
+
     def read(self, view: str, keys: Sequence[bytes]) -> list[StoredRow | None]:
         """The stored row of each key (None: unknown key), with one MGET."""
         if not keys:
             return []
         prefix = self._prefix(view)
-        with self._errors():
-            raw = cast(list[bytes | None], self._client.mget([prefix + key for key in keys]))
+        raw = self._mget([prefix + key for key in keys])
         out: list[StoredRow | None] = []
         for value in raw:
             if value is None:
@@ -152,5 +177,10 @@ class RedisOnlineStore:
             self._client.ping()
 
     def close(self) -> None:
-        """Close the connection pool."""
+        """Close the connection pool and the read sockets."""
+        with self._lock:
+            lean, self._lean_connections = self._lean_connections, []
+            self._local = threading.local()
+        for conn in lean:
+            conn.close()
         self._client.close()
