@@ -27,7 +27,8 @@ Usage::
 
     .venv/bin/python bench/online.py [--repeat 3] [--quick] [--no-feast] [--no-redis]
 
-One JSON document goes to stdout; progress goes to stderr.
+One JSON document goes to stdout (and to ``bench/.data/online/result.json``); progress
+goes to stderr. ``wrk`` must be installed (``apt-get install -y wrk``) unless ``--no-http``.
 """
 
 from __future__ import annotations
@@ -60,6 +61,7 @@ from pit_join import DEFAULT_DATA_DIR, Scenario, ensure_data, ensure_feast_venv 
 
 FEATURES = ["customer_stats:f1", "customer_stats:f2", "customer_stats:f3"]
 END = datetime(2024, 2, 1, tzinfo=UTC)
+RESULT_FILE = BENCH_DIR / ".data" / "online" / "result.json"
 REDIS_URL = os.environ.get("SHIPYARD_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
 TARGETS = {  # figure -> (target, rule)
     "sdk_read_1.shipyard_sqlite.p99_ms": (0.25, "<"),
@@ -184,7 +186,7 @@ def shipyard_round(root: Path, data: Path, table: pd.DataFrame, store: str,
                           "__c": frame["created_at"],
                           **{f"customer_stats__{f}": frame[f] for f in ("f1", "f2", "f3")}}
                          ).combine_chunks().to_batches()[0]
-        project.features.online.write("customer_stats", online_rows(read, batch))
+        project.features.online.write("customer_stats", online_rows(read, batch, unique=True))
         result["online_write"] = {"rows": len(write), "seconds": time.perf_counter() - t0}
         push = table.iloc[args.write_rows:args.write_rows + args.push_rows]
         t0 = time.perf_counter()
@@ -516,7 +518,11 @@ def main(argv: list[str] | None = None) -> int:
         "checksums": checksums,
         "rounds": rounds,
     }
-    print(json.dumps(report, indent=2))
+    text = json.dumps(report, indent=2)
+    RESULT_FILE.parent.mkdir(parents=True, exist_ok=True)
+    RESULT_FILE.write_text(text + "\n")
+    print(text)
+    log(f"report also written to {RESULT_FILE}")
     return 0
 
 

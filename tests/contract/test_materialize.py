@@ -10,7 +10,7 @@ import pytest
 
 import shipyard as sy
 from shipyard.features import materialize as materialize_module
-from shipyard.features.online import StoredRow
+from shipyard.features.online import StoredRow, encode_key
 from tests.contract._online import NOW, FailingStore, H, online, stats_frame, write_stats
 
 
@@ -51,6 +51,26 @@ def test_ties_on_event_time_go_to_the_latest_created(online_project: sy.Project)
     frame.to_parquet(online_project.root / "stats.parquet")
     online_project.features.materialize(None, NOW)
     assert values(online_project, 1) == [2.0]
+
+
+def test_a_missing_created_time_ranks_below_any_and_zones_are_exact(
+        online_project: sy.Project) -> None:
+    # key 1: equal event times, the row without a created time loses to the one with one;
+    # key 2: times stored in another zone (+05:30), one microsecond apart, read as instants
+    later = NOW - H + pd.Timedelta(microseconds=1)
+    frame = stats_frame([(1, NOW - H, 5.0), (1, NOW - H, 6.0), (2, NOW - H, 7.0),
+                         (2, later, 8.0)])
+    frame["created"] = pd.Series([NOW - H / 2, pd.NaT, NOW - H, NOW - H],
+                                 dtype="datetime64[ns, UTC]")
+    frame["event_timestamp"] = frame["event_timestamp"].dt.tz_convert("Asia/Kolkata")
+    frame.to_parquet(online_project.root / "stats.parquet")
+    online_project.features.materialize(None, NOW)
+    out = online(online_project, ["stats:value", "stats:name", "stats:tags", "stats:flag"],
+                 [{"customer_id": 1}, {"customer_id": 2}])
+    assert out == {"customer_id": [1, 2], "value": [5.0, 8.0], "name": ["v5", "v8"],
+                   "tags": [[5, 6], [8, 9]], "flag": [True, True]}
+    stored = online_project.features.online.read("stats", [encode_key([2])])[0]
+    assert stored is not None and stored.event_us == int(later.value // 1_000)
 
 
 def test_materialization_is_idempotent(online_project: sy.Project) -> None:

@@ -61,6 +61,44 @@ def test_an_older_push_does_not_overwrite_online_but_is_kept_offline(
     assert historical(online_project, 1, NOW - 5 * H / 4)["value"].tolist() == [9.0]
 
 
+def test_one_push_of_many_events_per_key_keeps_the_newest_of_each(
+        online_project: sy.Project) -> None:
+    # out of order; key 2 ties on event time (the later created wins, a missing one loses);
+    # key 3 ties on both (the last given wins); all rows reach the offline history
+    frame = stats_frame([(1, NOW - H / 4, 1.25), (2, NOW - H, 2.0), (1, NOW - H / 2, 1.5),
+                         (3, NOW - H, 3.0), (2, NOW - H, 2.5), (2, NOW - H, 2.75),
+                         (3, NOW - H, 3.5), (1, NOW - H, 1.0)])
+    frame["created"] = pd.Series([NOW, NOW, NOW, NOW, NOW + H, pd.NaT, NOW, NOW],
+                                 dtype="datetime64[ns, UTC]")
+    assert online_project.features.push("stats_push", frame) == 8
+    out = online(online_project, ["stats:value", "stats:name"],
+                 [{"customer_id": k} for k in (3, 2, 1)])
+    assert out == {"customer_id": [3, 2, 1], "value": [3.5, 2.5, 1.25],
+                   "name": ["v3.5", "v2.5", "v1.25"]}
+    assert pq.read_table(pushed_files(online_project)[0]).num_rows == 8
+    # a later push with an older event for key 1 changes nothing online
+    online_project.features.push("stats_push", stats_frame([(1, NOW - H / 3, 9.0)] * 2))
+    assert online(online_project, ["stats:value"], [{"customer_id": 1}])["value"] == [1.25]
+
+
+def test_pushed_nulls_and_typed_values_round_trip(online_project: sy.Project) -> None:
+    frame = stats_frame([(11, NOW - H, 2.0), (12, NOW - H, 3.0)])
+    for column in ("value", "count", "flag", "seen", "small", "single", "name", "tags"):
+        frame[column] = frame[column].astype(object)
+        frame.loc[1, column] = None  # key 12: every feature missing but `scores`
+    online_project.features.push("stats_push", frame)
+    out = online(online_project, [f"stats:{f}" for f in
+                                  ("value", "count", "name", "flag", "tags", "scores", "seen",
+                                   "small", "single")],
+                 [{"customer_id": 11}, {"customer_id": 12}])
+    assert out == {"customer_id": [11, 12], "value": [2.0, None], "count": [2, None],
+                   "name": ["v2", None], "flag": [True, None], "tags": [[2, 3], None],
+                   "scores": [[1.0], [1.5]], "seen": [(NOW - H).to_pydatetime(), None],
+                   "small": [2, None], "single": [2.0, None]}
+    assert [type(v) for v in out["count"][:1] + out["small"][:1] + out["value"][:1]] == [
+        int, int, float]
+
+
 def test_a_missing_created_time_is_the_push_time(online_project: sy.Project) -> None:
     # same event time as the batch row: the push, created later, wins online and offline
     pushed = stats_frame([(1, NOW - H, 4.0)]).drop(columns=["created"])

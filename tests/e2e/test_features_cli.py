@@ -93,6 +93,7 @@ def test_quoted_values_stay_strings(root: Path, capsys: pytest.CaptureFixture[st
     (["materialize", "now", "2020-01-01"], "error: Materialization start"),
     (["materialize-incremental", "now", "--views", "ghost"],
      "error: Feature view 'ghost' is not defined."),
+    (["serve-features", "--workers", "0"], "error: --workers must be at least 1, not 0."),
 ])
 def test_errors_are_one_line_and_a_non_zero_exit(root: Path, capsys: pytest.CaptureFixture[str],
                                                  args: list[str], message: str) -> None:

@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import sqlalchemy as sa
@@ -68,15 +69,50 @@ def select_views(catalog: Catalog, names: Sequence[str] | None) -> list[FeatureV
     return views
 
 
-def online_rows(read: ViewRead, batch: pa.RecordBatch) -> EncodedRows:
-    """A batch of `scan_latest_rows` as rows for the online store, encoded column-wise."""
+def online_rows(read: ViewRead, batch: pa.RecordBatch, *, unique: bool = False) -> EncodedRows:
+    """A batch of `scan_latest_rows` as rows for the online store, encoded column-wise.
+
+    `unique=True` promises one row per key (a scan, or a batch reduced by `latest_per_key`).
+    """
     keys = encode_keys([batch.column(k) for k in read.join_keys])
     events = _micros(batch.column("__t"))
     created = (pc.fill_null(_micros_array(batch.column("__c")), NO_CREATED).to_pylist()
                if "__c" in batch.schema.names else [NO_CREATED] * batch.num_rows)
     names = [f.name for f in read.features]
     payloads = encode_payloads(names, [batch.column(read.column(name)) for name in names])
-    return EncodedRows(keys, events, created, payloads)
+    return EncodedRows(keys, events, created, payloads, unique=unique)
+
+
+def latest_per_key(batch: pa.RecordBatch, join_keys: Sequence[str]) -> tuple[pa.RecordBatch, bool]:
+    """Per key, the row newer-wins keeps (latest `__t`, then `__c` with null lowest, then the
+    last given); and whether the keys are now unique as the online store sees them.
+
+    A push of many events per key then encodes and writes one row per key. Keys other than
+    integers and strings (floats: 1.0 and 1 are one stored key) are left to the store's own
+    `EncodedRows.latest()`.
+    """
+    n = batch.num_rows
+    key_columns = [batch.column(k) for k in join_keys]
+    exact = all(pa.types.is_integer(c.type) or pa.types.is_string(c.type)
+                or pa.types.is_large_string(c.type) for c in key_columns)
+    if n < 2:
+        return batch, exact
+    order_by = {f"k{i}": c for i, c in enumerate(key_columns)}
+    order_by["t"] = batch.column("__t")
+    if "__c" in batch.schema.names:
+        order_by["c"] = pc.fill_null(_micros_array(batch.column("__c")), NO_CREATED)
+    order_by["p"] = pa.array(np.arange(n))
+    order = pc.sort_indices(pa.table(order_by), sort_keys=[(c, "ascending") for c in order_by])
+    last = np.ones(n, dtype=bool)
+    changes = np.zeros(n - 1, dtype=bool)
+    for column in key_columns:
+        ordered = column.take(order)
+        changes |= pc.fill_null(pc.not_equal(ordered[1:], ordered[:-1]), True).to_numpy(
+            zero_copy_only=False)
+    last[:-1] = changes
+    if last.all():
+        return batch, exact  # already one row per key
+    return batch.take(order.filter(pa.array(last))), exact
 
 
 def _micros_array(column: pa.Array) -> pa.Array:
@@ -96,7 +132,7 @@ def materialize_view(offline: OfflineStore, online: OnlineStore, read: ViewRead,
     if progress:
         progress(read.name, 0, latest.total_rows)
     for batch in latest.batches:
-        written += online.write(read.name, online_rows(read, batch))
+        written += online.write(read.name, online_rows(read, batch, unique=True))
         done += batch.num_rows
         if progress:
             progress(read.name, done, latest.total_rows)

@@ -20,7 +20,7 @@ from shipyard.core.time import utc_now
 from shipyard.core.types import Array, FeatureType, UnixTimestamp
 from shipyard.features.catalog import Catalog
 from shipyard.features.definitions import FeatureView, PushSource
-from shipyard.features.materialize import online_rows, view_read
+from shipyard.features.materialize import latest_per_key, online_rows, view_read
 from shipyard.features.offline import OfflineStore
 from shipyard.features.online import OnlineStore
 
@@ -176,8 +176,9 @@ def push(offline: OfflineStore, online: OnlineStore, catalog: Catalog, key_kinds
     offline.write_rows(source.batch_source, _as_source_columns(table, source))
     for view in views:
         read = view_read(catalog, view)
-        batch = _as_scan_batch(table, source, view, catalog)
-        online.write(view.name, online_rows(read, batch))
+        batch, unique = latest_per_key(_as_scan_batch(table, source, view, catalog),
+                                       read.join_keys)
+        online.write(view.name, online_rows(read, batch, unique=unique))
     return table.num_rows
 
 

@@ -12,6 +12,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
+from shipyard.features.materialize import latest_per_key
 from shipyard.features.online import EncodedRows, OnlineRow, encoded
 from shipyard.features.online._codec import encode_key, pack, unpack
 from shipyard.features.online._encode import encode_keys, encode_payloads, encode_times, pylist
@@ -93,3 +94,18 @@ def test_latest_keeps_what_newer_wins_would() -> None:
         (b"b", b"b1"), (b"a", b"a7-last"), (b"c", b"c3")]
     unique = EncodedRows([b"x", b"y"], [1, 2], [0, 0], [b"1", b"2"])
     assert unique.latest() is unique
+
+
+def test_latest_per_key_reduces_a_push_before_encoding() -> None:
+    t = pa.array([5, 1, 7, 7, 0, 3, 7], pa.timestamp("us", tz="UTC"))
+    batch = pa.record_batch({
+        "id": pa.array([1, 2, 1, 1, 2, 1, 1]), "shop": pa.array(["a", "a", "a", "a", "a", "b", "a"]),
+        "__t": t, "__c": pa.array([0, 0, 1, 1, 9, 0, None], pa.timestamp("us", tz="UTC")),
+        "v": pa.array(["1a5", "2a1", "1a7", "1a7-last", "2a0", "1b3", "1a7-no-created"])})
+    latest, exact = latest_per_key(batch, ["id", "shop"])
+    assert exact and sorted(latest.column("v").to_pylist()) == ["1a7-last", "1b3", "2a1"]
+    same, _ = latest_per_key(batch.slice(4, 2), ["id", "shop"])
+    assert same.equals(batch.slice(4, 2))  # unique keys: returned as they are
+    floats = pa.record_batch({"k": pa.array([1.0, 1.0]), "__t": t[:2], "v": pa.array([1, 2])})
+    reduced, exact = latest_per_key(floats, ["k"])
+    assert not exact and reduced.column("v").to_pylist() == [1]

