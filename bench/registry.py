@@ -14,6 +14,8 @@ Measured, each as the median of several runs (milliseconds):
                 natively (unpickling imports scikit-learn and SciPy) and through its ONNX
                 copy (onnxruntime, no scikit-learn); MLflow with ``mlflow.pyfunc.load_model``.
                 The floor -- a process that only unpickles the model -- is measured too.
+* cold load + predict -- the same fresh processes, then one ``predict`` on a one-row
+                DataFrame (which imports pandas where the load did not).
 
 Both use SQLite metadata and local artifacts in a temporary folder. MLflow runs in
 ``bench/.venv-mlflow`` (created by this script, with the same scikit-learn version, so that
@@ -59,6 +61,11 @@ TARGETS = {"register_ms": 100.0, "alias_resolution_ms": 1.0, "cold_load_ms": 100
 COLD_SHIPYARD = ("import shipyard; shipyard.Project.load({root!r}).models.load("
                  "'bench@champion', runtime={runtime!r})")
 COLD_MLFLOW = "import mlflow; mlflow.pyfunc.load_model('models:/bench@champion')"
+FRAME = "pd.DataFrame([[0.5] * {n}], columns=[f'f{{i}}' for i in range({n})])"
+COLD_SHIPYARD_PREDICT = ("import shipyard, pandas as pd; shipyard.Project.load({root!r}).models.load("
+                         "'bench@champion', runtime={runtime!r}).predict(" + FRAME + ")")
+COLD_MLFLOW_PREDICT = ("import mlflow, pandas as pd; mlflow.pyfunc.load_model("
+                       "'models:/bench@champion').predict(" + FRAME + ")")
 COLD_UNPICKLE = "import pickle; pickle.loads(open({path!r}, 'rb').read())"
 
 
@@ -156,6 +163,22 @@ def cold_runs(commands: dict[str, tuple[list[str], dict[str, str]]],
     return wall, cpu
 
 
+def targets_met(report: dict[str, Any]) -> dict[str, bool]:
+    """Each target against this run's medians (speed-ups against MLflow in the same run)."""
+    ours, speedup, cold = report["shipyard"], report["speedup"], report["cold_ms"]
+    limit, factor = TARGETS["cold_load_ms"], TARGETS["speedup"]
+    return {
+        "register_under_100ms": ours["register_ms"] < TARGETS["register_ms"],
+        "alias_under_1ms": ours["alias_resolution_ms"] < TARGETS["alias_resolution_ms"],
+        "cold_load_native_under_1s": cold["shipyard_native"] < limit,
+        "cold_load_onnx_under_1s": cold["shipyard_onnx"] < limit,
+        "cold_predict_onnx_under_1s": cold["shipyard_onnx_predict"] < limit,
+        **{f"{name}_3x": speedup[name] >= factor
+           for name in ("register", "alias_resolution", "cold_load_native", "cold_load_onnx",
+                        "cold_predict_native", "cold_predict_onnx")},
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=7, help="runs per measurement")
@@ -197,6 +220,9 @@ def main() -> None:
             "shipyard_onnx": ([python, "-c", COLD_SHIPYARD.format(root=root, runtime="onnx")],
                               {}),
         }
+        for runtime in ("native", "onnx"):
+            commands[f"shipyard_{runtime}_predict"] = ([python, "-c", COLD_SHIPYARD_PREDICT.format(
+                root=root, runtime=runtime, n=X.shape[1])], {})
         if args.baseline_src is not None:
             baseline = {"PYTHONPATH": str(args.baseline_src.resolve())}
             commands["baseline_import_shipyard"] = ([python, "-c", "import shipyard"], baseline)
@@ -205,6 +231,8 @@ def main() -> None:
                     [python, "-c", COLD_SHIPYARD.format(root=root, runtime=runtime)], baseline)
         if mlflow_python is not None:
             commands["mlflow"] = ([str(mlflow_python), "-c", COLD_MLFLOW], mlflow_env)
+            commands["mlflow_predict"] = ([str(mlflow_python), "-c",
+                                           COLD_MLFLOW_PREDICT.format(n=X.shape[1])], mlflow_env)
         log(f"cold loads: {len(commands)} commands x {args.repeat} rounds ...")
         load_before = os.getloadavg()[0]
         cold, cold_cpu = cold_runs(commands, args.repeat)
@@ -243,7 +271,12 @@ def main() -> None:
                                           / report["cold_cpu_ms"]["shipyard_native"], 1),
             "cold_load_onnx_cpu": round(report["cold_cpu_ms"]["mlflow"]
                                         / report["cold_cpu_ms"]["shipyard_onnx"], 1),
+            "cold_predict_native": round(cold_ms["mlflow_predict"]
+                                         / cold_ms["shipyard_native_predict"], 1),
+            "cold_predict_onnx": round(cold_ms["mlflow_predict"]
+                                       / cold_ms["shipyard_onnx_predict"], 1),
         }
+        report["targets_met"] = targets_met(report)
     print(json.dumps(report, indent=2))
 
 

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import os
+import types
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from pydantic_settings import (
-    BaseSettings,
-    PydanticBaseSettingsSource,
-    SettingsConfigDict,
-)
 
 from shipyard.core.errors import ConfigError
 
@@ -84,7 +82,7 @@ class SparkConfig(_Section):
 
 class JobConfig(_Section):
     name: str
-    kind: Literal["materialize", "batch_predict"]
+    kind: Literal["materialize", "batch_predict", "monitor"]  # monitor: evaluate the alert rules
     model: str | None = None  # batch_predict: "fraud@champion"
     input: str | None = None  # batch_predict: a Parquet file or folder
     output: str | None = None  # batch_predict: a folder; "{date}" and "{run_id}" are filled in
@@ -93,11 +91,35 @@ class JobConfig(_Section):
     options: dict[str, Any] = {}  # predict or materialize keyword options
 
 
-class Settings(BaseSettings):
-    """Everything in shipyard.yaml; every key but `project` has an embedded default."""
+class AlertRuleConfig(_Section):
+    metric: str  # drift, missing_share, auc, estimated_auc, ...: see shipyard.monitoring.alerts
+    column: str = "*"  # a column (or a feature view, for freshness_seconds); "*" for all
+    model: str | None = None  # default: monitoring.model
+    window: str = "1d"  # whole hours or days: "6h", "1d", "7d"
+    threshold: float | None = None  # none: the metric's default (drift: the test's own)
+    severity: Literal["info", "warning", "critical"] = "warning"
+    name: str | None = None  # default: "<metric>:<column>"
+    min_rows: int = Field(default=100, ge=1)  # rows (labeled rows for performance) to judge
 
-    model_config = SettingsConfigDict(env_prefix="SHIPYARD_", env_nested_delimiter="__",
-                                      extra="forbid")
+
+class MonitoringConfig(_Section):
+    model: str | None = None  # the watched model, e.g. "fraud@champion"
+    # the deployed version's training split, or past predictions; start/end bound either
+    reference: Literal["training", "predictions"] = "training"
+    reference_start: str | None = None
+    reference_end: str | None = None
+    webhook_url: str | None = None  # alert events are POSTed here as JSON
+    webhook_timeout_seconds: float = Field(default=5.0, gt=0)
+    alerts: list[AlertRuleConfig] = []
+
+
+class Settings(_Section):
+    """Everything in shipyard.yaml; every key but `project` has an embedded default.
+
+    SHIPYARD_<KEY> variables override it (SHIPYARD_SERVER__PORT for a nested key; JSON for a
+    section, list or mapping). They are read here rather than with pydantic-settings, whose
+    import alone costs more than loading a model.
+    """
 
     project: str
     metadata: str = "sqlite:///.shipyard/metadata.db"
@@ -110,21 +132,80 @@ class Settings(BaseSettings):
     prediction_log: PredictionLogConfig = PredictionLogConfig()
     spark: SparkConfig = SparkConfig()
     jobs: list[JobConfig] = []
+    monitoring: MonitoringConfig = MonitoringConfig()
 
 
 
-class _DictSource(PydanticBaseSettingsSource):
-    """Settings from an already-parsed shipyard.yaml, below env vars in precedence."""
+ENV_PREFIX = "SHIPYARD_"
+_NESTED = "__"
 
-    def __init__(self, settings_cls: type[BaseSettings], data: dict[str, Any]) -> None:
-        super().__init__(settings_cls)
-        self.data = data
 
-    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
-        return self.data.get(field_name), field_name, False
+def _members(annotation: Any) -> tuple[Any, ...]:
+    if get_origin(annotation) in (Union, types.UnionType):
+        return get_args(annotation)
+    return (annotation,)
 
-    def __call__(self) -> dict[str, Any]:
-        return dict(self.data)
+
+def _annotation_at(path: list[str]) -> Any:
+    """The annotation of the settings key at `path` (None when there is no such key)."""
+    annotation: Any = Settings
+    for key in path:
+        fields: dict[str, Any] = {}
+        for member in _members(annotation):
+            if isinstance(member, type) and issubclass(member, BaseModel):
+                fields.update(member.model_fields)
+        if key not in fields:
+            return None
+        annotation = fields[key].annotation
+    return annotation
+
+
+def _is_structured(annotation: Any) -> bool:
+    """Whether a variable for this key holds JSON (a section, list or mapping)."""
+    return any(get_origin(m) in (dict, list) or m in (dict, list)
+               or (isinstance(m, type) and issubclass(m, BaseModel)) for m in _members(annotation))
+
+
+def _merge(base: dict[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
+    """`base` updated by `top`, mappings merged key by key."""
+    merged = dict(base)
+    for key, value in top.items():
+        old = merged.get(key)
+        merged[key] = (_merge(old, value) if isinstance(old, dict) and isinstance(value, Mapping)
+                       else value)
+    return merged
+
+
+def _from_env(environ: Mapping[str, str]) -> dict[str, Any]:
+    """The settings SHIPYARD_* variables give (case-insensitive; '__' separates nested keys)."""
+    found: list[tuple[list[str], Any]] = []
+    for name, raw in environ.items():
+        if not name.upper().startswith(ENV_PREFIX):
+            continue
+        path = name[len(ENV_PREFIX):].lower().split(_NESTED)
+        if path[0] not in Settings.model_fields:
+            continue  # not a setting (pydantic-settings ignored these too)
+        value: Any = raw
+        annotation = _annotation_at(path)
+        if annotation is not None and _is_structured(annotation):
+            try:
+                value = json.loads(raw)
+            except json.JSONDecodeError as exc:
+                raise ConfigError(f"{name} is not valid JSON: {exc}.",
+                                  hint=f"Set it to a JSON value, e.g. {name}='{{...}}' or '[...]'."
+                                  ) from exc
+        found.append((path, value))
+    data: dict[str, Any] = {}
+    for path, value in sorted(found, key=lambda item: len(item[0])):  # sections before keys
+        node = data
+        for key in path[:-1]:
+            if not isinstance(node.get(key), dict):
+                node[key] = {}
+            node = node[key]
+        old = node.get(path[-1])
+        node[path[-1]] = (_merge(old, value) if isinstance(old, dict) and isinstance(value, dict)
+                          else value)
+    return data
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
@@ -155,19 +236,10 @@ def _drop_switched_backends(data: dict[str, Any], environ: dict[str, str]) -> di
 
 def load_settings(root: Path, **overrides: Any) -> Settings:
     """Settings for the project in `root`, with relative paths made absolute."""
-    data = _drop_switched_backends(_read_yaml(root / CONFIG_FILE), dict(os.environ))
-
-    class _Loaded(Settings):
-        @classmethod
-        def settings_customise_sources(cls, settings_cls: type[BaseSettings],
-                                       init_settings: PydanticBaseSettingsSource,
-                                       env_settings: PydanticBaseSettingsSource,
-                                       **_: PydanticBaseSettingsSource,
-                                       ) -> tuple[PydanticBaseSettingsSource, ...]:
-            return init_settings, env_settings, _DictSource(settings_cls, data)
-
+    environ = dict(os.environ)
+    data = _drop_switched_backends(_read_yaml(root / CONFIG_FILE), environ)
     try:
-        settings = _Loaded(**overrides)
+        settings = Settings.model_validate(_merge(_merge(data, _from_env(environ)), overrides))
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])

@@ -1,5 +1,5 @@
-"""The registry's hot statements, built once with bind parameters (building costs more than
-running them on SQLite)."""
+"""The registry's statements on SQLAlchemy, built once with bind parameters (building costs more
+than running them on SQLite), and the tables they use. See `sqlite_read` for the load path."""
 
 from __future__ import annotations
 
@@ -9,6 +9,10 @@ from shipyard.metadata.tables import model_aliases as ma
 from shipyard.metadata.tables import model_version_features as mf
 from shipyard.metadata.tables import model_version_tags as mt
 from shipyard.metadata.tables import model_versions as mv
+from shipyard.metadata.tables import models as mm
+from shipyard.metadata.tables import runs
+
+__all__ = ["BY_ALIAS", "BY_VERSION", "EXTRAS", "LATEST", "ma", "mf", "mm", "mt", "mv", "runs"]
 
 _KEY = (mv.c.project == sa.bindparam("project"), mv.c.name == sa.bindparam("name"))
 

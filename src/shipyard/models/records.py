@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from shipyard.artifacts import ArtifactRef
+from shipyard.core.time import to_utc
 from shipyard.models.signature import Column, Signature
 
 
@@ -61,3 +64,18 @@ class RegisteredModel:
     version_count: int
     latest_version: int | None  # the newest version that is not archived
     aliases: dict[str, int] = field(default_factory=dict)
+
+
+def version_from_row(row: Any, extra: dict[str, list[tuple[str, str]]]) -> ModelVersion:
+    """A ModelVersion from a `model_versions` row and its tags, aliases and features."""
+    return ModelVersion(
+        name=row.name, version=row.version, created_at=to_utc(row.created_at),
+        created_by=row.created_by, flavor=row.flavor,
+        artifact=ArtifactRef(row.artifact_sha256, row.artifact_size, row.name, "dir"),
+        signature=Signature.from_spec(json.loads(row.signature)), has_onnx=bool(row.has_onnx),
+        run_id=row.run_id, dataset_id=row.dataset_id, feature_service=row.feature_service,
+        definitions_version=row.definitions_version, git_commit=row.git_commit,
+        description=row.description, archived=bool(row.archived),
+        tags=dict(extra.get("tags", [])),
+        aliases=tuple(sorted(a for a, _ in extra.get("aliases", []))),
+        features=tuple(sorted(extra.get("features", []))))

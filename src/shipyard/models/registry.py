@@ -10,29 +10,26 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import numpy as np
-import sqlalchemy as sa
 
-from shipyard.artifacts import ArtifactRef, ArtifactStore
 from shipyard.core.environment import who
 from shipyard.core.errors import ConflictError, InvalidInputError, NotFoundError
 from shipyard.core.time import to_utc, utc_now
-from shipyard.metadata.db import Database
-from shipyard.metadata.tables import model_aliases as ma
-from shipyard.metadata.tables import model_version_features as mf
-from shipyard.metadata.tables import model_version_tags as mt
-from shipyard.metadata.tables import model_versions as mv
-from shipyard.metadata.tables import models as mm
-from shipyard.metadata.tables import runs
-from shipyard.models import queries
+from shipyard.models import sqlite_read
 from shipyard.models.flavors import ModelInfo, detect_flavor, get_flavor
 from shipyard.models.model import Model
 from shipyard.models.package import read_manifest, write_package
-from shipyard.models.records import ModelVersion, RegisteredModel, ServiceInputs
+from shipyard.models.records import ModelVersion, RegisteredModel, ServiceInputs, version_from_row
 from shipyard.models.refs import ModelRef, check_alias, check_model_name, check_version, parse_ref
 from shipyard.models.signature import Column, Signature, dtype_of, is_dataframe
 
+# SQLAlchemy (and the table definitions) are imported by the methods that use them: loading
+# a model from a SQLite file reads through `sqlite_read` and never imports them.
 if TYPE_CHECKING:
     import pandas as pd
+    import sqlalchemy as sa
+
+    from shipyard.artifacts import ArtifactStore
+    from shipyard.metadata.db import Database
 
 Runtime = Literal["native", "onnx"]
 _RETRIES = 10
@@ -93,6 +90,10 @@ class ModelRegistry:
     def _run_lineage(self, run: str | _HasId | None) -> tuple[str | None, str | None]:
         if run is None:
             return None, None
+        import sqlalchemy as sa
+
+        from shipyard.models.queries import runs
+
         run_id = str(getattr(run, "id", run))
         query = sa.select(runs.c.git_commit).where(runs.c.id == run_id,
                                                    runs.c.project == self.project)
@@ -105,7 +106,10 @@ class ModelRegistry:
 
     def _insert(self, row: dict[str, Any], tags: dict[str, str],
                 features: tuple[tuple[str, str], ...]) -> int:
+        import sqlalchemy as sa
+
         from shipyard.metadata.upsert import upsert  # writes only: loading skips its dialects
+        from shipyard.models.queries import mf, mm, mt, mv
 
         key = {"project": self.project, "name": row["name"]}
         for attempt in range(_RETRIES):
@@ -138,7 +142,11 @@ class ModelRegistry:
     def get_version(self, ref: str | ModelRef) -> ModelVersion:
         """The version `ref` names: 'fraud/3', 'fraud@champion' or 'fraud' (latest)."""
         parsed = parse_ref(ref)
-        with self.db.read() as conn:
+        with self.db.sqlite_read() as raw:
+            found = None if raw is None else sqlite_read.find_version(raw, self.project, parsed)
+        if found is not None:
+            return found
+        with self.db.read() as conn:  # another database, or not found (the error says why)
             row = self._resolve(conn, parsed)
             return self._records(conn, [row])[0]
 
@@ -146,6 +154,10 @@ class ModelRegistry:
                       feature_view: str | None = None,
                       include_archived: bool = False) -> list[ModelVersion]:
         """Versions by name then number; filter by name, tags, or a feature view they use."""
+        import sqlalchemy as sa
+
+        from shipyard.models.queries import mf, mt, mv
+
         where = [mv.c.project == self.project]
         if name is not None:
             where.append(mv.c.name == check_model_name(name))
@@ -165,6 +177,10 @@ class ModelRegistry:
 
     def list_models(self, *, name_contains: str | None = None) -> list[RegisteredModel]:
         """Every registered model, by name, with its latest version and aliases."""
+        import sqlalchemy as sa
+
+        from shipyard.models.queries import ma, mm, mv
+
         where = [mm.c.project == self.project]
         if name_contains:
             where.append(mm.c.name.contains(name_contains, autoescape=True))
@@ -190,6 +206,7 @@ class ModelRegistry:
     def set_alias(self, name: str, alias: str, version: int) -> ModelVersion:
         """Point `name@alias` at `version`, in one atomic step (moving it if it exists)."""
         from shipyard.metadata.upsert import upsert
+        from shipyard.models.queries import ma
 
         target = ModelRef(check_model_name(name), version=check_version(version))
         with self.db.write() as conn:
@@ -204,6 +221,8 @@ class ModelRegistry:
 
     def delete_alias(self, name: str, alias: str) -> None:
         """Remove `name@alias`."""
+        from shipyard.models.queries import ma
+
         with self.db.write() as conn:
             done = conn.execute(ma.delete().where(ma.c.project == self.project,
                                                   ma.c.name == check_model_name(name),
@@ -216,6 +235,7 @@ class ModelRegistry:
                        tags: Mapping[str, object | None] | None = None) -> ModelVersion:
         """Change a version's description and tags (a tag set to None is removed)."""
         from shipyard.metadata.upsert import upsert
+        from shipyard.models.queries import mt, mv
 
         with self.db.write() as conn:
             row = self._resolve(conn, parse_ref(ref))
@@ -233,6 +253,10 @@ class ModelRegistry:
 
     def archive(self, ref: str | ModelRef, *, archived: bool = True) -> ModelVersion:
         """Archive a version (hidden from 'latest' and lists); archived=False restores it."""
+        import sqlalchemy as sa
+
+        from shipyard.models.queries import ma, mv
+
         parsed = parse_ref(ref)
         if parsed.version is None:
             raise InvalidInputError(f"Archive needs a version number, not {str(parsed)!r}.",
@@ -274,6 +298,8 @@ class ModelRegistry:
     # -- rows ----------------------------------------------------------------------------
 
     def _resolve(self, conn: sa.Connection, ref: ModelRef) -> Any:
+        from shipyard.models import queries
+
         params: dict[str, Any] = {"project": self.project, "name": ref.name}
         if ref.alias is not None:
             query, params["alias"] = queries.BY_ALIAS, ref.alias
@@ -287,6 +313,10 @@ class ModelRegistry:
         return row
 
     def _not_found(self, conn: sa.Connection, ref: ModelRef) -> NotFoundError:
+        import sqlalchemy as sa
+
+        from shipyard.models.queries import ma, mm, mv
+
         versions = conn.execute(sa.select(mv.c.version).where(
             mv.c.project == self.project, mv.c.name == ref.name).order_by(mv.c.version)
         ).scalars().all()
@@ -304,33 +334,25 @@ class ModelRegistry:
                                   f"See `shipyard models show {ref.name}`.")
 
     def _records(self, conn: sa.Connection, rows: list[Any]) -> list[ModelVersion]:
+        from shipyard.models import queries
+
         names = sorted({r.name for r in rows})
         extra: dict[tuple[str, int], dict[str, list[tuple[str, str]]]] = {}
         for item in conn.execute(queries.EXTRAS, {"project": self.project, "names": names}):
             by_kind = extra.setdefault((item.name, item.version), {})
             by_kind.setdefault(item.kind, []).append((item.a, item.b))
-        return [_record(r, extra.get((r.name, r.version), {})) for r in rows]
+        return [version_from_row(r, extra.get((r.name, r.version), {})) for r in rows]
 
     def resolve(self, ref: str | ModelRef) -> ModelRef:
         """The name and version number `ref` points at now (one query; for hot paths)."""
         parsed = parse_ref(ref)
+        with self.db.sqlite_read() as raw:
+            found = None if raw is None else sqlite_read.find_row(raw, self.project, parsed)
+        if found is not None:
+            return ModelRef(found.name, version=found.version)
         with self.db.read() as conn:
             row = self._resolve(conn, parsed)
         return ModelRef(row.name, version=row.version)
-
-
-def _record(row: Any, extra: dict[str, list[tuple[str, str]]]) -> ModelVersion:
-    return ModelVersion(
-        name=row.name, version=row.version, created_at=to_utc(row.created_at),
-        created_by=row.created_by, flavor=row.flavor,
-        artifact=ArtifactRef(row.artifact_sha256, row.artifact_size, row.name, "dir"),
-        signature=Signature.from_spec(json.loads(row.signature)), has_onnx=row.has_onnx,
-        run_id=row.run_id, dataset_id=row.dataset_id, feature_service=row.feature_service,
-        definitions_version=row.definitions_version, git_commit=row.git_commit,
-        description=row.description, archived=bool(row.archived),
-        tags=dict(extra.get("tags", [])),
-        aliases=tuple(sorted(a for a, _ in extra.get("aliases", []))),
-        features=tuple(sorted(extra.get("features", []))))
 
 
 def _match(table: sa.Table, values: Mapping[str, Any]) -> list[sa.ColumnElement[bool]]:
