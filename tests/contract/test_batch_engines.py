@@ -143,3 +143,55 @@ def test_an_existing_output_needs_overwrite(project: sy.Project, tmp_path: Path)
                                    engine=engine, overwrite=True)
     assert set(pd.read_parquet(tmp_path / "out")["run_id"]) == {second.run_id}
     assert len(pd.read_parquet(tmp_path / "out")) == 200
+
+
+def test_progress_reaches_every_row(project: sy.Project, tmp_path: Path) -> None:
+    engine = "local"  # Spark's (start and end only): tests/integration/test_spark_batch.py
+    calls: list[tuple[int, int]] = []
+    project.batch.predict("fraud@champion", entities(project, 2_500, seed=3),
+                          output=tmp_path / "out", engine=engine, chunk_rows=1_000,
+                          progress=lambda done, total: calls.append((done, total)))
+    assert calls == [(0, 2_500), *calls[1:]] and calls[-1] == (2_500, 2_500)
+    done = [d for d, _ in calls]
+    assert done == sorted(done) and len(calls) == 4  # the start, then one per partition
+    assert {t for _, t in calls} == {2_500}
+
+
+def test_runs_are_the_lineage_of_their_model_version(project: sy.Project,
+                                                     tmp_path: Path) -> None:
+    estimator = project.models.load("fraud@champion")._predictor.model
+    for _ in range(2):
+        project.models.register("fraud_lineage", estimator, feature_service="fraud_v2")
+    frame = entities(project, 100)
+    ids = {ref: project.batch.predict(ref, frame, output=tmp_path / ref.replace("/", "-"),
+                                      run_id=f"lineage-{ref[-1]}").run_id
+           for ref in ("fraud_lineage/1", "fraud_lineage/2")}
+    project.models.set_alias("fraud_lineage", "current", 2)
+    assert [r.id for r in project.batch.list_runs(model="fraud_lineage/1")] == [ids["fraud_lineage/1"]]
+    assert [r.id for r in project.batch.list_runs(model="fraud_lineage@current")] == [
+        ids["fraud_lineage/2"]]
+    assert {r.id for r in project.batch.list_runs(model="fraud_lineage")} == set(ids.values())
+    run = project.batch.get_run(ids["fraud_lineage/2"])
+    assert (run.model, run.input, run.output, run.row_count) == (
+        "fraud_lineage/2", "DataFrame (100 rows)", str(tmp_path / "fraud_lineage-2"), 100)
+    assert run.duration_seconds is not None and run.finished_at is not None
+
+
+def test_the_local_engine_takes_a_worker_count(project: sy.Project, tmp_path: Path) -> None:
+    with pytest.raises(sy.ConfigError, match=r"has no option\(s\) \['threads'\]") as error:
+        project.batch.configure_engine("local", threads=2)
+    assert "workers" in (error.value.hint or "")
+    with pytest.raises(sy.ConfigError, match="workers must be a positive integer, not 0"):
+        project.batch.configure_engine("local", workers=0)
+    frame = entities(project, 2_000, seed=4)
+    outputs = {}
+    try:
+        for workers in (1, 2):  # in this process, then a pool of two
+            project.batch.configure_engine("local", workers=workers)
+            project.batch.predict("fraud@champion", frame, output=tmp_path / f"w{workers}",
+                                  chunk_rows=500, keep_columns=["txn"])
+            outputs[workers] = read_output(tmp_path / f"w{workers}").drop(columns="run_id")
+    finally:
+        project.batch.configure_engine("local", workers=None)
+    pd.testing.assert_frame_equal(outputs[1], outputs[2])
+    assert len(outputs[1]) == 2_000

@@ -13,8 +13,9 @@ import pandas as pd
 import pytest
 
 import shipyard as sy
+from shipyard.cli.batch import stage_nightly_scoring
 from shipyard.cli.main import run as cli
-from tests.unit.batch.fraud_project import entities, make_fraud_project
+from tests.unit.batch.fraud_project import END, entities, make_fraud_project
 
 ROOT = Path(__file__).resolve().parents[2]
 JOBS = """
@@ -77,6 +78,24 @@ def test_batch_predict_reports_bad_input_in_one_line(project: sy.Project, tmp_pa
     assert not (tmp_path / "o").exists()
 
 
+def test_batch_predict_takes_a_worker_count(project: sy.Project, tmp_path: Path,
+                                            capsys: pytest.CaptureFixture[str],
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "250")
+    source = str(project.root / "entities.parquet")
+    code, out, err = shipyard(capsys, "batch-predict", "fraud@champion", source, "-o",
+                              str(tmp_path / "o"), "--workers", "1", "-p", str(project.root))
+    assert code == 0 and "6,000 rows scored" in out, err
+    for args, exit_code, message in (
+            (["--workers", "0"], 2, "workers must be a positive integer, not 0"),  # ConfigError
+            (["--workers", "2", "--engine", "spark"], 1,
+             "--workers sets the local engine's processes, not 'spark'")):
+        code, out, err = shipyard(capsys, "batch-predict", "fraud@champion", source, "-o",
+                                  str(tmp_path / "x"), *args, "-p", str(project.root))
+        assert code == exit_code and message in err and "Traceback" not in err
+    assert not (tmp_path / "x").exists()
+
+
 def test_jobs_list_and_run(project: sy.Project, capsys: pytest.CaptureFixture[str],
                            monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("COLUMNS", "250")
@@ -111,3 +130,19 @@ def test_two_schedulers_run_a_due_job_once(project: sy.Project) -> None:
     # the tick is done: a third scheduler finds nothing due
     again = subprocess.run(command, env=env, text=True, capture_output=True, timeout=300)
     assert again.returncode == 0 and "0 job(s) run." in again.stdout
+
+
+def test_the_demo_scores_every_customer_overnight(project: sy.Project,
+                                                   capsys: pytest.CaptureFixture[str],
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "250")
+    labels = project.root / "data" / "labels.parquet"
+    summary = stage_nightly_scoring(project, {"paths": {"labels": labels}, "end": END})
+    customers = pd.read_parquet(labels)["customer_id"].nunique()
+    assert summary.startswith(f"{customers:,} customers scored by fraud/1 as of 2026-11-01 "
+                              "00:00 UTC") and "kB)" in summary
+    out = capsys.readouterr().out
+    assert "Nightly scores, riskiest first" in out and "proba_1" in out
+    scores = pd.read_parquet(project.root / "scores" / "2026-11-01")
+    assert len(scores) == customers and scores["customer_id"].is_unique
+    assert (scores["event_timestamp"] == pd.Timestamp(END)).all()

@@ -65,9 +65,13 @@ def test_a_frame_scored_at_one_time_is_the_same_on_spark(project: sy.Project, sp
                                                          tmp_path: Path) -> None:
     frame = entities(project, 500, seed=12).drop(columns="event_timestamp")
     at = pd.Timestamp("2026-10-30 23:00", tz="UTC")
+    calls: list[tuple[int, int]] = []
     for engine in ("local", "spark"):
+        calls.clear()
         project.batch.predict("fraud@champion", frame, output=tmp_path / engine, engine=engine,
-                              features_at=at, keep_columns=["txn"])
+                              features_at=at, keep_columns=["txn"],
+                              progress=lambda done, total: calls.append((done, total)))
+    assert calls == [(0, 500), (500, 500)]  # Spark reports the start and the end
     local, on_spark = (pd.read_parquet(tmp_path / e).sort_values("txn").reset_index(drop=True)
                        for e in ("local", "spark"))
     assert (on_spark["event_timestamp"] == at).all() and len(on_spark) == 500

@@ -99,6 +99,12 @@ class Worker:
             yield self.scorer.score(batch, self.join)
 
 
+def warm_up(scorer: bytes) -> int:
+    """Pool task: import what unpickling a job's scorer needs (the model's library); the pid."""
+    cloudpickle.loads(scorer)
+    return os.getpid()
+
+
 _LOADED: tuple[str, Worker] | None = None  # (setup file, its worker): the job in progress
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import inspect
+import logging
+import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -15,7 +18,7 @@ from shipyard.batch.jobs import JobDefinition, check_unique
 from shipyard.batch.leases import Lease, Leases
 from shipyard.batch.plan import DEFAULT_CHUNK_ROWS, PredictOptions, plan_predict
 from shipyard.batch.runs import BatchRun, RunLog
-from shipyard.core.errors import ConflictError, NotFoundError
+from shipyard.core.errors import ConfigError, ConflictError, NotFoundError
 from shipyard.core.time import utc_now
 from shipyard.features.definitions import Definition
 from shipyard.features.store import FeatureStore
@@ -23,6 +26,7 @@ from shipyard.metadata.db import Database
 from shipyard.models import ModelRegistry
 
 LEASE_SECONDS = 3_600.0
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -51,7 +55,8 @@ class Batch:
     def __init__(self, db: Database, project: str, root: Path, *, features: FeatureStore,
                  models: ModelRegistry, definitions: Callable[[], Sequence[Definition]],
                  jobs: Sequence[JobDefinition] = (),
-                 engine_options: dict[str, dict[str, Any]] | None = None) -> None:
+                 engine_options: dict[str, dict[str, Any]] | None = None,
+                 monitor: Callable[[datetime], tuple[int, int]] | None = None) -> None:
         self.db = db
         self.project = project
         self.root = root
@@ -61,6 +66,7 @@ class Batch:
         self._jobs = check_unique(list(jobs))
         self._engine_options = engine_options or {}
         self._engines: dict[str, BatchEngine] = {}
+        self._monitor = monitor  # evaluates the alert rules: (verdicts, alert events)
         self.runs = RunLog(db, project)
 
     # -- prediction ----------------------------------------------------------------------
@@ -114,13 +120,34 @@ class Batch:
                            engine=engine, peak_rss_bytes=report.peak_rss_bytes,
                            cpu_seconds=report.cpu_seconds)
 
+    def configure_engine(self, name: str, **options: Any) -> None:
+        """Set options of engine `name` for the runs that follow (local: `workers`, `batch_rows`;
+        spark: `master`, `conf`), on top of shipyard.yaml's."""
+        merged = {**self._engine_options.get(name, {}), **options}
+        engine = self._make_engine(name, merged)  # bad options fail here, not at the next run
+        old = self._engines.pop(name, None)
+        if old is not None:
+            old.close()
+        self._engine_options[name] = merged
+        self._engines[name] = engine
+
     def _engine(self, name: str) -> BatchEngine:
         if name not in self._engines:
-            context = {"local": {"offline": self.features.offline},
-                       "spark": {"root": self.root}}.get(name, {})
-            options = self._engine_options.get(name, {})
-            self._engines[name] = engine_class(name)(**context, **options)
+            self._engines[name] = self._make_engine(name, self._engine_options.get(name, {}))
         return self._engines[name]
+
+    def _make_engine(self, name: str, options: dict[str, Any]) -> BatchEngine:
+        cls = engine_class(name)
+        context = {"local": {"offline": self.features.offline},
+                   "spark": {"root": self.root}}.get(name, {})
+        unknown = [k for k in options if k in context
+                   or k not in inspect.signature(cls).parameters]
+        if unknown:
+            known = [p for p in inspect.signature(cls).parameters if p not in context]
+            raise ConfigError(f"The {name!r} batch engine has no option(s) {unknown}.",
+                              hint=f"Its options are {known}.")
+        engine: BatchEngine = cls(**context, **options)
+        return engine
 
     def get_run(self, run_id: str) -> BatchRun:
         """The record of run `run_id`."""
@@ -128,8 +155,13 @@ class Batch:
 
     def list_runs(self, *, model: str | None = None, job: str | None = None,
                   limit: int = 100) -> list[BatchRun]:
-        """Recent runs, newest first; filter by model name or job name."""
-        return self.runs.list(model=model, job=job, limit=limit)
+        """Recent runs, newest first; filter by job name, or by model: a name ('fraud': any
+        version) or one version ('fraud/2', 'fraud@champion'): the version's lineage."""
+        version = None
+        if model is not None and ("/" in model or "@" in model):
+            found = self.models.get_version(model)
+            model, version = found.name, found.version
+        return self.runs.list(model=model, version=version, job=job, limit=limit)
 
     # -- jobs ----------------------------------------------------------------------------
 
@@ -162,17 +194,20 @@ class Batch:
                                 f"{state.expires_at}).",
                                 hint="Wait for it to finish; a lease of a process that died "
                                      "expires by itself.")
-        heartbeat = _Heartbeat(leases, held, lease_seconds, progress)
         try:
-            at = scheduled_at or utc_now()
-            if job.kind == "materialize":
-                return self._materialize(job, at)
-            return self._predict_job(job, at, heartbeat)
+            with _LeaseKeeper(leases, held, lease_seconds):
+                at = scheduled_at or utc_now()
+                if job.kind == "materialize":
+                    return self._materialize(job, at)
+                if job.kind == "monitor":
+                    return self._run_monitor(job, at)
+                return self._predict_job(job, at, progress)
         finally:
             if lease is None:
                 leases.release(held)
 
-    def _predict_job(self, job: JobDefinition, at: datetime, progress: Progress) -> BatchRun:
+    def _predict_job(self, job: JobDefinition, at: datetime,
+                     progress: Progress | None) -> BatchRun:
         options = dict(job.options)
         features_at = options.pop("features_at", "row")
         if features_at == "scheduled":
@@ -187,17 +222,32 @@ class Batch:
         return self.runs.get(result.run_id)
 
     def _materialize(self, job: JobDefinition, at: datetime) -> BatchRun:
+        def work() -> tuple[int, int]:
+            results = self.features.materialize_incremental(at, views=job.options.get("views"))
+            return sum(r.rows for r in results), len(results)
+
+        return self._recorded(job, at, "materialize", "online store", work)
+
+    def _run_monitor(self, job: JobDefinition, at: datetime) -> BatchRun:
+        monitor = self._monitor
+        if monitor is None:
+            raise ConfigError(f"Job {job.name!r} monitors, but this project has no monitoring.",
+                              hint="Build Batch with monitor=..., as Project.batch does.")
+        return self._recorded(job, at, "monitor", "alert events", lambda: monitor(at))
+
+    def _recorded(self, job: JobDefinition, at: datetime, kind: str, output: str,
+                  work: Callable[[], tuple[int, int]]) -> BatchRun:
+        """Run `work` (returning rows, partitions) as a recorded run of `job`."""
         run_id = uuid.uuid4().hex
-        views = job.options.get("views")
-        self.runs.start(run_id, kind="materialize", engine="local", job=job.name,
-                        features_at=at.isoformat(), output="online store")
+        self.runs.start(run_id, kind=kind, engine="local", job=job.name,
+                        features_at=at.isoformat(), output=output)
         started = time.perf_counter()
         try:
-            results = self.features.materialize_incremental(at, views=views)
+            rows, partitions = work()
         except BaseException as exc:
             self.runs.fail(run_id, exc, duration_seconds=time.perf_counter() - started)
             raise
-        self.runs.finish(run_id, rows=sum(r.rows for r in results), partitions=len(results),
+        self.runs.finish(run_id, rows=rows, partitions=partitions,
                          duration_seconds=time.perf_counter() - started)
         return self.runs.get(run_id)
 
@@ -213,17 +263,28 @@ class Batch:
         self._engines.clear()
 
 
-class _Heartbeat:
-    """A progress callback that also renews a lease, at most every third of its length."""
+class _LeaseKeeper:
+    """Renews a job's lease every third of its length, from a thread, while the job runs:
+    a long job keeps its lease whether or not it reports progress (Spark and materialization
+    jobs report little), and a job whose process died loses it within one length."""
 
-    def __init__(self, leases: Leases, lease: Lease, seconds: float,
-                 progress: Progress | None) -> None:
-        self.leases, self.lease, self.seconds, self.progress = leases, lease, seconds, progress
-        self.renewed = time.monotonic()
+    def __init__(self, leases: Leases, lease: Lease, seconds: float) -> None:
+        self.leases, self.lease, self.seconds = leases, lease, seconds
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._renew, name=f"lease-{lease.job}",
+                                        daemon=True)
 
-    def __call__(self, done: int, total: int) -> None:
-        if time.monotonic() - self.renewed > self.seconds / 3:
-            self.lease = self.leases.renew(self.lease, seconds=self.seconds)
-            self.renewed = time.monotonic()
-        if self.progress:
-            self.progress(done, total)
+    def __enter__(self) -> _LeaseKeeper:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _renew(self) -> None:
+        while not self._stop.wait(self.seconds / 3):
+            try:
+                self.lease = self.leases.renew(self.lease, seconds=self.seconds)
+            except Exception as exc:  # a database hiccup: the lease still runs; retry next beat
+                log.warning("could not renew the lease of job %s: %s", self.lease.job, exc)

@@ -10,8 +10,9 @@ from croniter import croniter
 
 from shipyard.core.errors import ConfigError
 
-KINDS = ("materialize", "batch_predict")
+KINDS = ("materialize", "batch_predict", "monitor")
 OPTIONS = {"materialize": {"views"},
+           "monitor": set(),
            "batch_predict": {"features_at", "chunk_rows", "keep_columns", "overwrite",
                              "timestamp_column"}}
 
@@ -21,7 +22,7 @@ class JobDefinition:
     """A named job: what it runs, where, and when."""
 
     name: str
-    kind: str  # materialize | batch_predict
+    kind: str  # materialize | batch_predict | monitor (evaluates the alert rules)
     model: str | None = None
     input: str | None = None
     output: str | None = None

@@ -15,14 +15,15 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from concurrent.futures.process import BrokenProcessPool
-from contextlib import closing
+from contextlib import closing, nullcontext
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import cloudpickle
 import pyarrow as pa
 from loky import get_reusable_executor
+from threadpoolctl import threadpool_limits
 
 from shipyard.batch import _worker
 from shipyard.batch.asof import AsofJoin, ViewIndex
@@ -59,6 +60,9 @@ class LocalEngine:
         if not isinstance(offline, RowScanner):
             raise ConfigError("The local batch engine needs the DuckDB offline store.",
                               hint="Set offline_store: {type: duckdb}, or use engine='spark'.")
+        if workers is not None and (not isinstance(workers, int) or workers < 1):
+            raise ConfigError(f"The local engine's workers must be a positive integer, not "
+                              f"{workers!r}.", hint="e.g. workers=2; leave it unset for one per core.")
         self.offline = offline
         self.workers = workers
         self.batch_rows = batch_rows
@@ -73,6 +77,8 @@ class LocalEngine:
         total, finished = job.input.num_rows, sum(done.values())
         workers = max(1, min(self.workers or cores(), len(todo)))
         peak, cpu, started = 0, 0.0, time.process_time()
+        if workers > 1:  # start the workers' imports while this process reads the views
+            self._warm_up(job, workers)
         with tempfile.TemporaryDirectory(prefix="shipyard-batch-") as tmp:
             indexes = self._indexes(job) if todo else {}
             worker = _worker.Worker(job.scorer, AsofJoin(indexes, job.source_types), job.output,
@@ -83,9 +89,10 @@ class LocalEngine:
             if progress:
                 progress(finished, total)
             if workers == 1:
-                results = (worker.run(job.input.portable(p)) for p in todo)
+                results = self._in_process(job, worker, todo)
             else:
                 setup = self._setup(job, worker, indexes, Path(tmp))
+                del worker, indexes  # the workers map the saved copies: let this one go
                 results = self._pool(job, setup, todo, workers)
             peaks: dict[int, int] = {}
             with closing(results):
@@ -127,7 +134,8 @@ class LocalEngine:
         batch = next(read_partition(job.input.portable(part), job.scorer.input_columns,
                                     _PROBE_ROWS), None)
         if batch is not None:
-            job.scorer.score(batch, worker.join)
+            with threadpool_limits(1):  # a model's threads cost more than 16 rows take
+                job.scorer.score(batch, worker.join)
 
     def _setup(self, job: BatchJob, worker: _worker.Worker, indexes: dict[str, ViewIndex],
                folder: Path) -> str:
@@ -143,11 +151,27 @@ class LocalEngine:
         path.write_bytes(cloudpickle.dumps(setup))
         return str(path)
 
+    def _in_process(self, job: BatchJob, worker: _worker.Worker,
+                    todo: list[Partition]) -> Iterator[_worker.PartitionDone]:
+        """Results of `todo` scored in this process; pinned to one thread, as a pool worker
+        is, when one process is all the engine may use (else the model's threads help)."""
+        pinned = (self.workers or cores()) == 1
+        with threadpool_limits(1) if pinned else nullcontext():
+            for part in todo:
+                yield worker.run(job.input.portable(part))
+
+    def _warm_up(self, job: BatchJob, workers: int) -> None:
+        """Have the pool's processes start and import what the job's scorer needs (a cold
+        start takes seconds, now spent while this process builds the view indexes)."""
+        scorer = cloudpickle.dumps(job.scorer)
+        pool = _executor(workers)
+        for _ in range(workers):
+            pool.submit(_worker.warm_up, scorer)  # its result, or failure, is of no interest
+
     def _pool(self, job: BatchJob, setup: str, todo: list[Partition],
               workers: int) -> Iterator[_worker.PartitionDone]:
         """Results of `todo` as workers finish them, with at most `_IN_FLIGHT` each queued."""
-        pool = get_reusable_executor(max_workers=workers, timeout=_IDLE_SECONDS,
-                                     env=_worker.ONE_THREAD)
+        pool = _executor(workers)
         queue = iter(todo)
         pending: set[Future[_worker.PartitionDone]] = set()
 
@@ -173,3 +197,9 @@ class LocalEngine:
             for future in pending:
                 future.cancel()
             wait(pending)  # no worker may still write this job's files once we return
+
+
+def _executor(workers: int) -> Any:
+    """The reusable pool of `workers` processes, BLAS/OpenMP pinned to one thread each."""
+    return get_reusable_executor(max_workers=workers, timeout=_IDLE_SECONDS,
+                                 env=_worker.ONE_THREAD)

@@ -89,12 +89,14 @@ class RunLog:
                                 f"{self.project!r}.", hint="See `shipyard jobs list`.")
         return _record(row)
 
-    def list(self, *, model: str | None = None, job: str | None = None,
-             limit: int = 100) -> list[BatchRun]:
-        """The latest runs first; filter by model name or job name."""
+    def list(self, *, model: str | None = None, version: int | None = None,
+             job: str | None = None, limit: int = 100) -> list[BatchRun]:
+        """The latest runs first; filter by model name (and version) or job name."""
         query = sa.select(br).where(br.c.project == self.project)
         if model is not None:
             query = query.where(br.c.model_name == model)
+        if version is not None:
+            query = query.where(br.c.model_version == version)
         if job is not None:
             query = query.where(br.c.job == job)
         query = query.order_by(br.c.started_at.desc(), br.c.id).limit(limit)

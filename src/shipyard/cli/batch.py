@@ -20,6 +20,7 @@ from rich.progress import (
 from rich.table import Table
 
 from shipyard.cli._common import ProjectOption, console, open_project
+from shipyard.core.errors import InvalidInputError
 from shipyard.core.time import utc_now
 from shipyard.project import Project
 
@@ -56,10 +57,18 @@ def batch_predict(
                                                    "the output; repeat for more.")] = None,
     timestamp_column: Annotated[str | None, typer.Option(help="The input's timestamp column "
                                                          "(default: event_timestamp).")] = None,
+    workers: Annotated[int | None, typer.Option(help="Local engine: worker processes "
+                                                     "(default: one per core).")] = None,
     project: ProjectOption = Path("."),
 ) -> None:
     """Score every entity row with a model and write Parquet predictions."""
     with open_project(project) as proj, _rows_bar(f"Scoring with {model}") as progress:
+        if workers is not None:
+            if engine != "local":
+                raise InvalidInputError(f"--workers sets the local engine's processes, not "
+                                        f"{engine!r}'s.", hint="Drop --workers, or set Spark's "
+                                        "cores with `spark: {master: 'local[N]'}` in shipyard.yaml.")
+            proj.batch.configure_engine("local", workers=workers)
         result = proj.batch.predict(model, entities, output=output, engine=engine,
                                     features_at=features_at, run_id=run_id, overwrite=overwrite,
                                     chunk_rows=chunk_rows, keep_columns=keep or (),
