@@ -8,6 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from shipyard.predictions.compaction import BackgroundCompactor, compact
+from shipyard.predictions.labels import LabelLog, join_labels
 from shipyard.predictions.reader import read_predictions
 from shipyard.predictions.writer import PredictionWriter
 
@@ -47,3 +48,13 @@ class PredictionLog:
     def compact(self) -> int:
         """Turn closed segments into Parquet now; returns how many were compacted."""
         return compact(self.root)
+
+    @property
+    def labels(self) -> LabelLog:
+        """The label log beside the predictions (`<root>/labels`)."""
+        return LabelLog(self.root / "labels")
+
+    def read_labeled(self, model: str, start: datetime | str | None = None,
+                     end: datetime | str | None = None) -> pd.DataFrame:
+        """`read(...)` plus `label` and `label_logged_at` (the newest label of each row)."""
+        return join_labels(self.read(model, start, end), self.labels.read())

@@ -41,7 +41,7 @@ def read_predictions(root: Path, model: str, start: datetime | str | None = None
     """Predictions of `model` with start <= timestamp < end, oldest first.
 
     Columns: timestamp (UTC), request_id, model, version, variant, prediction, probabilities,
-    then one column per feature value the model was given.
+    experiment, latency_ms, then one column per feature value the model was given.
     """
     lo = None if start is None else to_utc(start)
     hi = None if end is None else to_utc(end)

@@ -7,7 +7,7 @@ from typing import Any
 
 # Columns every prediction row has; feature columns with one of these names are prefixed.
 META_COLUMNS = ("timestamp", "request_id", "model", "version", "variant", "prediction",
-                "probabilities")
+                "probabilities", "experiment", "latency_ms")
 FEATURE_PREFIX = "feature."
 
 
@@ -23,6 +23,8 @@ class PredictionBatch:
     predictions: list[Any]
     probabilities: list[list[float]] | None = None
     variants: list[str | None] | None = None
+    experiments: list[str | None] | None = None  # the A/B test each row was part of
+    latency_ms: float | None = None  # the batch's feature lookup and model call time
 
     def __len__(self) -> int:
         return len(self.predictions)
@@ -31,13 +33,15 @@ class PredictionBatch:
         """A msgpack-ready mapping (the segment file format)."""
         return {"m": self.model, "v": self.version, "ids": self.request_ids,
                 "ts": self.timestamps_us, "f": self.features, "p": self.predictions,
-                "pr": self.probabilities, "x": self.variants}
+                "pr": self.probabilities, "x": self.variants, "e": self.experiments,
+                "lat": self.latency_ms}
 
     @classmethod
     def from_record(cls, record: dict[str, Any]) -> PredictionBatch:
         """Rebuild from `to_record` output."""
         return cls(record["m"], record["v"], record["ids"], record["ts"], record["f"],
-                   record["p"], record.get("pr"), record.get("x"))
+                   record["p"], record.get("pr"), record.get("x"), record.get("e"),
+                   record.get("lat"))
 
     def to_columns(self) -> dict[str, list[Any]]:
         """The rows as columns: the META_COLUMNS (timestamp in µs), then the features."""
@@ -48,6 +52,8 @@ class PredictionBatch:
             "variant": self.variants if self.variants is not None else [None] * n,
             "prediction": self.predictions,
             "probabilities": self.probabilities if self.probabilities is not None else [None] * n,
+            "experiment": self.experiments if self.experiments is not None else [None] * n,
+            "latency_ms": [self.latency_ms] * n,
         }
         for name, values in self.features.items():
             columns[feature_column(name)] = values
