@@ -13,12 +13,20 @@ all one process, measured in turns (round-robin, `--repeat` rounds, medians repo
                   client sends the feature row (no lookup)
 * bentoml         BentoML (bench/.venv-bentoml) on the same model, feature row sent; and
 * bentoml-batch   with BentoML's adaptive batching
+* shipyard-shadow the ONNX deployment of a copy of the model (`fraud_shadowed`) under a
+                  running shadow experiment: control answers, the treatment (the same model
+                  as version 2) runs on every request off the response path; its p50/p99
+                  minus shipyard-onnx's, per round (median), is what shadow mode adds
 
 Per server: one client at a fixed 500 requests/s (a separate process; p50/p99), then `wrk`
 with 8 and 64 connections (throughput, p50/p99). Every request is a different transaction
 from a pool of 1,000 recent ones; each server gets the same ones.
 
     .venv/bin/python bench/serving.py [--duration 8] [--repeat 3] [--no-mlflow] [--no-bentoml]
+    .venv/bin/python bench/serving.py --shadow [--duration 3] [--repeat 12]
+
+`--shadow` measures only what shadow mode adds: shipyard-onnx and shipyard-shadow with the
+single client, in many short alternating rounds (the difference per round, then the median).
 """
 
 from __future__ import annotations
@@ -50,7 +58,9 @@ deployments:
   - {model: fraud@champion, name: fraud}
   - {model: fraud@champion, name: fraud_onnx, runtime: onnx}
   - {model: fraud@champion, name: fraud_unbatched, max_batch_size: 1}
+  - {model: fraud_shadowed@champion, name: fraud_shadow, runtime: onnx}
 """
+SHADOWED = "fraud_shadowed"
 
 
 def log(message: str) -> None:
@@ -104,6 +114,31 @@ def prepare() -> dict[str, Any]:
     info = {"scenario": scenario, "columns": columns, "entities": entities, "rows": rows}
     marker.write_text(json.dumps(info))
     return info
+
+
+def prepare_shadow() -> str:
+    """Model `fraud_shadowed` (v1 = champion, v2 = the same model) and a running shadow
+    experiment on it; returns the experiment's name."""
+    import shipyard as sy
+
+    root = DATA / "project"
+    (root / "shipyard.yaml").write_text(f"project: fraud\n{DEPLOYMENTS}")
+    with sy.Project.load(root) as project:
+        versions = [v.version for v in project.models.list_versions(SHADOWED) if v.has_onnx]
+        if len(versions) < 2:
+            with (DATA / "model.pkl").open("rb") as file:
+                model = pickle.load(file)  # noqa: S301 - our own file, written by prepare()
+            versions = [project.models.register(SHADOWED, model, feature_service="fraud_v2",
+                                                onnx=True).version for _ in range(2)]
+        control, treatment = sorted(versions)[-2:]
+        project.models.set_alias(SHADOWED, "champion", control)
+        for running in project.experiments.list(model=SHADOWED, status="running"):
+            project.experiments.stop(running.name)
+        name = f"bench-shadow-{int(time.time())}"
+        project.experiments.create(name, model=SHADOWED, mode="shadow", unit="customer_id",
+                                   variants={"control": f"{SHADOWED}@champion",
+                                             "treatment": f"{SHADOWED}/{treatment}"}, start=True)
+    return name
 
 
 def _number(value: Any) -> float | None:
@@ -176,7 +211,8 @@ def start_servers(args: argparse.Namespace) -> list[Server]:
         "--log-level", "warning"], "/v1/models/fraud/predict", ready="/readyz")
     servers = [shipyard,
                _alias(shipyard, "shipyard-onnx", "/v1/models/fraud_onnx/predict"),
-               _alias(shipyard, "shipyard-1", "/v1/models/fraud_unbatched/predict")]
+               _alias(shipyard, "shipyard-1", "/v1/models/fraud_unbatched/predict"),
+               _alias(shipyard, "shipyard-shadow", "/v1/models/fraud_shadow/predict")]
     model = str(DATA / "model.pkl")
     if not args.no_mlflow:
         from registry import ensure_mlflow_venv
@@ -321,6 +357,32 @@ def measure(servers: list[Server], info: dict[str, Any], seconds: float, repeat:
     return results
 
 
+def measure_shadow(servers: list[Server], info: dict[str, Any], seconds: float, repeat: int
+                   ) -> dict[str, Any]:
+    """The single client on shipyard-onnx and shipyard-shadow in alternation, `repeat` rounds."""
+    body_file = DATA / "bodies-shipyard.json"
+    body_file.write_text(json.dumps(bodies(info, "shipyard")))
+    pair = {s.name: s for s in servers if s.name in ("shipyard-onnx", "shipyard-shadow")}
+    runs: dict[str, list[dict[str, Any]]] = {name: [] for name in pair}
+    for server in pair.values():
+        run_single(server, body_file, 1)  # warm-up
+    for round_ in range(repeat):
+        order = list(pair.values()) if round_ % 2 == 0 else list(pair.values())[::-1]
+        for server in order:
+            runs[server.name].append(run_single(server, body_file, seconds))
+        last = {n: {k: r[-1][k] for k in ("rate", "p50_ms", "p99_ms")} for n, r in runs.items()}
+        log(f"round {round_ + 1}/{repeat}: {json.dumps(last)}")
+    added = {}
+    for key in ("p50_ms", "p99_ms"):
+        diffs = [s[key] - b[key] for s, b in zip(runs["shipyard-shadow"], runs["shipyard-onnx"],
+                                                 strict=True)]
+        added[key] = {"median": round(statistics.median(diffs), 3),
+                      "per_round": [round(d, 3) for d in diffs]}
+    medians = {n: {k: round(statistics.median(r[k] for r in rs), 3)
+                   for k in ("rate", "p50_ms", "p99_ms")} for n, rs in runs.items()}
+    return {"medians": medians, "shadow_added_ms": added, "runs": runs}
+
+
 def summarize(results: dict[str, dict[str, list[dict[str, Any]]]]) -> dict[str, Any]:
     """Medians per server and scenario, and the same-run throughput ratios."""
     def median(runs: list[dict[str, Any]], key: str) -> float:
@@ -337,6 +399,14 @@ def summarize(results: dict[str, dict[str, list[dict[str, Any]]]]) -> dict[str, 
                         f"{c}_p99_ms": median(scenarios[c], "p99_ms")})
         row["errors"] = sum(r["errors"] for runs in scenarios.values() for r in runs)
         table[name] = row
+    shadow = {}
+    if "shipyard-shadow" in results and "shipyard-onnx" in results:
+        for scenario in ("single", "c8"):
+            for key in ("p50_ms", "p99_ms"):
+                added = [s[key] - b[key] for s, b in zip(results["shipyard-shadow"][scenario],
+                                                         results["shipyard-onnx"][scenario],
+                                                         strict=True)]
+                shadow[f"{scenario}_{key}"] = round(statistics.median(added), 3)
     others = [n for n in table if not n.startswith("shipyard")]
     ratios = {}
     for c in ("c8", "c64"):
@@ -344,7 +414,7 @@ def summarize(results: dict[str, dict[str, list[dict[str, Any]]]]) -> dict[str, 
         if best:
             ratios[c] = {n: round(table[n][f"{c}_rps"] / best, 2) for n in table
                          if n.startswith("shipyard")}
-    return {"medians": table, "throughput_vs_best_other": ratios}
+    return {"medians": table, "throughput_vs_best_other": ratios, "shadow_added_ms": shadow}
 
 
 def print_table(summary: dict[str, Any]) -> None:
@@ -359,6 +429,8 @@ def print_table(summary: dict[str, Any]) -> None:
               f"{r['errors']} |")
     for c, ratios in summary["throughput_vs_best_other"].items():
         print(f"{c}: throughput / best of MLflow and BentoML: {ratios}")
+    if summary["shadow_added_ms"]:
+        print(f"shadow mode adds (median over rounds, ms): {summary['shadow_added_ms']}")
 
 
 def main() -> None:
@@ -372,11 +444,27 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="rounds (medians reported)")
     parser.add_argument("--no-mlflow", action="store_true")
     parser.add_argument("--no-bentoml", action="store_true")
-    parser.add_argument("--output", type=Path, default=DATA / "result.json")
+    parser.add_argument("--shadow", action="store_true",
+                        help="only the shadow-mode cost (see the module doc)")
+    parser.add_argument("--output", type=Path, default=None)
     args = parser.parse_args()
     DATA.mkdir(parents=True, exist_ok=True)
     info = prepare()
+    log(f"shadow experiment {prepare_shadow()} running on {SHADOWED}")
+    if args.shadow:
+        args.no_mlflow = args.no_bentoml = True
     servers = start_servers(args)
+    if args.shadow:
+        try:
+            shadow = measure_shadow(servers, info, args.duration, args.repeat)
+        finally:
+            for server in servers:
+                server.stop()
+        shadow.update(duration_s=args.duration, repeat=args.repeat,
+                      load_average=os.getloadavg())
+        (args.output or DATA / "shadow.json").write_text(json.dumps(shadow, indent=2))
+        print(json.dumps({k: shadow[k] for k in ("medians", "shadow_added_ms", "load_average")}))
+        return
     try:
         results = measure(servers, info, args.duration, args.repeat)
     finally:
@@ -386,9 +474,10 @@ def main() -> None:
     report = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                           "load_average": os.getloadavg()},
               "duration_s": args.duration, "repeat": args.repeat, **summary, "runs": results}
-    args.output.write_text(json.dumps(report, indent=2))
+    output = args.output or DATA / "result.json"
+    output.write_text(json.dumps(report, indent=2))
     print_table(summary)
-    log(f"wrote {args.output}")
+    log(f"wrote {output}")
 
 
 if __name__ == "__main__":

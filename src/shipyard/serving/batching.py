@@ -40,8 +40,9 @@ class Batcher(Generic[Item, Result]):
 
     def __init__(self, run: BatchRun, *, name: str, max_batch_size: int = 32,
                  max_wait_seconds: float = 0.001, max_queue: int = 256,
-                 on_batch: Callable[[int], object] | None = None) -> None:
+                 on_batch: Callable[[int], object] | None = None, linger: bool = False) -> None:
         self.run = run
+        self.linger = linger  # always wait max_wait for a full batch (background work)
         self.name = name
         self.max_batch_size = max_batch_size
         self.max_wait_seconds = max_wait_seconds
@@ -58,6 +59,11 @@ class Batcher(Generic[Item, Result]):
     def queue_depth(self) -> int:
         """Requests waiting for a batch."""
         return len(self._pending)
+
+    @property
+    def is_busy(self) -> bool:
+        """Whether a batch is running or requests are waiting."""
+        return self._busy or bool(self._pending)
 
     def start(self) -> None:
         """Start the batching task on the running loop (idempotent)."""
@@ -91,7 +97,7 @@ class Batcher(Generic[Item, Result]):
             await self._wakeup.wait()
             self._wakeup.clear()
             while self._pending:
-                if self._last_batch_size > 1 and self.max_wait_seconds > 0:
+                if (self.linger or self._last_batch_size > 1) and self.max_wait_seconds > 0:
                     await self._fill(loop)
                 batch = self._take()
                 if batch:

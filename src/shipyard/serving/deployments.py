@@ -22,10 +22,17 @@ from shipyard.serving.batching import Batcher
 from shipyard.serving.inference import ItemResult, LoadedModel, PredictItem, pin_threads, warm_up
 
 if TYPE_CHECKING:
+    from shipyard.experiments.spec import Experiment
+    from shipyard.serving.experiment_routing import Route
     from shipyard.settings import DeploymentConfig
 
 logger = logging.getLogger("shipyard.serving")
 RunnerFactory = Callable[["Deployment"], Callable[[Sequence[PredictItem]], Any]]
+ExperimentSource = Callable[[str], "Experiment | None"]  # model name -> its running experiment
+# Shadow requests wait up to _SHADOW_WAIT for a batch of up to _SHADOW_BATCH (one model call
+# instead of one per request: less CPU taken from the answers); past _SHADOW_QUEUE waiting
+# they are dropped and counted, so shadows never hold answers back.
+_SHADOW_QUEUE, _SHADOW_BATCH, _SHADOW_WAIT = 256, 16, 0.05
 
 
 class ModelNotReadyError(ShipyardError):
@@ -53,6 +60,9 @@ class Deployment:
         self.error: str | None = None  # why the last load failed, until one succeeds
         self.swapped_at: float | None = None
         self.batcher: Batcher[PredictItem, ItemResult] | None = None
+        self.route: Route | None = None  # the running experiment on this model, if any
+        self.shadow_batcher: Batcher[PredictItem, ItemResult] | None = None
+        self.rolled_back: set[str] = set()  # experiments this process rolled back (terminal)
         self._lock = asyncio.Lock()
 
     @property
@@ -74,7 +84,8 @@ class Deployment:
                 "max_wait_ms": c.max_wait_ms, "max_queue": c.max_queue,
                 "timeout_ms": c.timeout_ms, "log_predictions": c.log_predictions,
                 "runtime": c.runtime,
-                "queue_depth": self.batcher.queue_depth if self.batcher else 0}
+                "queue_depth": self.batcher.queue_depth if self.batcher else 0,
+                "experiment": self.route.describe() if self.route else None}
 
     async def refresh(self) -> bool:
         """Serve the version the reference points at now; True when it changed."""
@@ -117,6 +128,47 @@ class Deployment:
                 return  # a pinned version never changes
             await asyncio.sleep(self.config.poll_seconds)
 
+    async def refresh_experiment(self, source: ExperimentSource) -> None:
+        """Follow the model's running experiment: load its variants' versions, or drop it."""
+        from shipyard.serving.experiment_routing import Route
+
+        experiment = await asyncio.to_thread(source, self.ref.name)
+        if experiment is None or experiment.name in self.rolled_back:
+            self.route = None  # (a rollback may not have reached the store yet)
+            return
+        refs = {v: await asyncio.to_thread(self.registry.resolve, ref)
+                for v, ref in experiment.variants.items()}
+        route = self.route
+        if route is not None and route.matches(experiment, refs):
+            route.experiment = experiment
+            return
+        known = {m.version: m for m in (route.models.values() if route else ())}
+        if self.current is not None:
+            known[self.current.version] = self.current
+        models = {}
+        for variant, ref in refs.items():
+            assert ref.version is not None  # resolved
+            models[variant] = known.get(ref.version) or await asyncio.to_thread(self._load, ref)
+            known[ref.version] = models[variant]
+        keep = route.monitor if route is not None and route.experiment.name == experiment.name \
+            else None
+        self.route = Route(experiment, models, monitor=keep)
+        logger.info("Deployment %r routes experiment %r (%s): %s", self.name, experiment.name,
+                    experiment.mode, ", ".join(f"{v}={m.ref}" for v, m in models.items()))
+
+    async def watch_experiments(self, source: ExperimentSource) -> None:
+        """Until cancelled: re-read the model's running experiment every poll_seconds."""
+        error = None
+        while True:
+            try:
+                await self.refresh_experiment(source)
+                error = None
+            except Exception as exc:  # keep the current routing; say why once
+                if str(exc) != error:
+                    logger.warning("Deployment %r: cannot follow experiments: %s", self.name, exc)
+                error = str(exc)
+            await asyncio.sleep(self.config.poll_seconds)
+
     def loaded(self) -> LoadedModel:
         """The version served now; ModelNotReadyError (503) before the first load."""
         current = self.current
@@ -147,7 +199,8 @@ class Deployments:
 
     def __init__(self, configs: Sequence[DeploymentConfig], registry: ModelRegistry, *,
                  runner: RunnerFactory, on_batch: Callable[[str, int], object],
-                 on_change: Callable[[Deployment], object]) -> None:
+                 on_change: Callable[[Deployment], object],
+                 experiments: ExperimentSource | None = None) -> None:
         self._by_name: dict[str, Deployment] = {}
         for config in configs:
             deployment = Deployment(config, registry)
@@ -158,6 +211,7 @@ class Deployments:
         self._runner = runner
         self._on_batch = on_batch
         self._on_change = on_change
+        self._experiments = experiments
         self._tasks: list[asyncio.Task[None]] = []
 
     def __iter__(self) -> Any:
@@ -190,6 +244,14 @@ class Deployments:
             d.batcher.start()
             self._tasks.append(asyncio.create_task(d.watch(self._on_change),
                                                    name=f"watch-{d.name}"))
+            if self._experiments is not None:
+                d.shadow_batcher = Batcher(self._runner(d), name=f"{d.name}-shadow",
+                                           max_batch_size=_SHADOW_BATCH,
+                                           max_wait_seconds=_SHADOW_WAIT,
+                                           max_queue=_SHADOW_QUEUE, linger=True)
+                d.shadow_batcher.start()
+                self._tasks.append(asyncio.create_task(d.watch_experiments(self._experiments),
+                                                       name=f"experiments-{d.name}"))
 
     async def stop(self) -> None:
         """Stop watching, and finish the batches in flight."""
@@ -198,3 +260,5 @@ class Deployments:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
         await asyncio.gather(*(d.batcher.stop() for d in self if d.batcher is not None))
+        await asyncio.gather(*(d.shadow_batcher.stop() for d in self
+                               if d.shadow_batcher is not None))

@@ -70,6 +70,9 @@ class PredictItem:
     size: int
     entity_rows: list[dict[str, Any]] | None = None  # join keys and request data per row
     instances: dict[str, list[Any]] | None = None  # the model's input columns
+    model: LoadedModel | None = None  # an experiment's variant (None: the deployment's version)
+    variant: str | None = None
+    experiment: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,6 +157,20 @@ class BatchRunner:
         if loaded is not self._pinned:  # a new version may have loaded a new thread pool
             pin_threads()
             self._pinned = loaded
+        if all(i.model is None for i in items):
+            return self._group(loaded, items)
+        groups: dict[int, tuple[LoadedModel, list[PredictItem]]] = {}  # experiment variants
+        for item in items:
+            model = item.model or loaded
+            groups.setdefault(id(model), (model, []))[1].append(item)
+        results: dict[int, ItemResult | BaseException] = {}
+        for model, group in groups.values():
+            for item, result in zip(group, self._group(model, group), strict=True):
+                results[id(item)] = result
+        return [results[id(i)] for i in items]
+
+    def _group(self, loaded: LoadedModel, items: Sequence[PredictItem]
+               ) -> list[ItemResult | BaseException]:
         try:
             return list(self._run(loaded, items))
         except InvalidInputError as exc:
@@ -195,11 +212,15 @@ class BatchRunner:
         done = time.perf_counter()
         self.observe(len(predictions), fetched - started, done - fetched)
         if self.writer is not None:
+            tagged = any(i.variant is not None for i in ordered)
             self.writer.append(PredictionBatch(
                 loaded.name, loaded.version,
                 [i.request_id for i in ordered for _ in range(i.size)],
                 [i.arrived_us for i in ordered for _ in range(i.size)],
-                columns, predictions, probabilities))
+                columns, predictions, probabilities,
+                [i.variant for i in ordered for _ in range(i.size)] if tagged else None,
+                [i.experiment for i in ordered for _ in range(i.size)] if tagged else None,
+                round((done - started) * 1000, 4)))
         results: dict[int, ItemResult] = {}
         offset = 0
         for item in ordered:

@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 from collections.abc import Sequence
 from typing import Any
 
 from shipyard.core.errors import ConfigError, ShipyardError
 from shipyard.core.types import FeatureType
+from shipyard.experiments.guardrails import Breach
+from shipyard.experiments.spec import Experiment
 from shipyard.features.online_read import ReadPlan
 from shipyard.predictions import PredictionWriter
 from shipyard.project import Project
@@ -26,6 +29,7 @@ from shipyard.serving.model_metrics import ModelMetrics
 from shipyard.serving.state import ServerState
 from shipyard.settings import DeploymentConfig
 
+logger = logging.getLogger("shipyard.serving")
 MODELS_ENV = "SHIPYARD_SERVE_MODELS"  # JSON list of model references (`shipyard serve --model`)
 _STATE_KEY = "model_server"
 _STATS_SECONDS = 1.0
@@ -40,7 +44,9 @@ class ModelServer:
         self.writer: PredictionWriter | None = None
         self.deployments = Deployments(state.settings.deployments, state.project.models,
                                        runner=self._runner, on_batch=self._on_batch,
-                                       on_change=self._on_change)
+                                       on_change=self._on_change,
+                                       experiments=self._running_experiment)
+        self._background: set[asyncio.Task[Any]] = set()
         self._plans = _PlanCache()
         self._stats: asyncio.Task[None] | None = None
         state.on_startup(self.start)
@@ -91,6 +97,25 @@ class ModelServer:
 
         return BatchRunner(lambda: deployment.current, self.state.reader, self.state.store,
                            writer=writer, observe=observe)
+
+    def _running_experiment(self, model: str) -> Experiment | None:
+        return self.state.project.experiments.running_for(model)
+
+    def on_rollback(self, experiment: Experiment, breaches: list[Breach]) -> None:
+        """A guardrail broke: roll the experiment back in the store (in the background)."""
+        reason = "; ".join(b.reason for b in breaches)
+        evidence = {"breaches": [{"guardrail": b.guardrail.metric,
+                                  "threshold": b.guardrail.threshold, "variant": b.variant,
+                                  "value": b.value, "samples": b.samples} for b in breaches]}
+        task = asyncio.create_task(asyncio.to_thread(
+            self.state.project.experiments.rollback, experiment.name, reason, evidence))
+        self._background.add(task)
+        task.add_done_callback(self._rolled_back)
+
+    def _rolled_back(self, task: asyncio.Task[Any]) -> None:
+        self._background.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            logger.error("Could not record the rollback: %s", task.exception())
 
     def _on_batch(self, name: str, size: int) -> None:
         deployment = self.deployments.get(name)

@@ -7,6 +7,7 @@ failure 500 with the request id and nothing else. Management routes need the tok
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from typing import Any
@@ -17,6 +18,7 @@ from starlette.routing import Router
 from shipyard.core.errors import ShipyardError
 from shipyard.features.online_read import now_us
 from shipyard.serving.deployments import Deployment
+from shipyard.serving.experiment_routing import Route, routed_predict
 from shipyard.serving.inference import ItemResult, LoadedModel, ModelFailedError, PredictItem
 from shipyard.serving.model_server import ModelServer, model_server
 from shipyard.serving.predict_inputs import predict_item
@@ -49,6 +51,10 @@ class PredictResponse(BaseModel):
     model: str
     version: int
     request_id: str
+    experiment: str | None = None  # the experiment routing this model, if the unit is in it
+    variant: str | None = None  # the variant that answered (null: several, see `variants`)
+    variants: list[str | None] | None = None  # per row, when rows fell into several variants
+    versions: list[int] | None = None
 
 
 def error_response(exc: ShipyardError, request_id: str) -> JsonResponse:
@@ -84,6 +90,36 @@ async def counted_predict(server: ModelServer, deployment: Deployment, endpoint:
                                        time.perf_counter() - started)
 
 
+def _variant_predict(server: ModelServer, deployment: Deployment, route: Route,
+                     call: JsonCall) -> Callable[..., Any]:
+    """Predict part of a request on a variant's version (the shadow batcher for shadows)."""
+    name, unit = route.experiment.name, route.experiment.unit
+
+    async def run(body: Any, model: LoadedModel | None, variant: str | None,
+                  shadow: bool = False) -> ItemResult:
+        def make_item(loaded: LoadedModel) -> PredictItem:
+            use = model or loaded
+            lookup = not (isinstance(body, dict) and "instances" in body)
+            key_kinds, fields = server.plan_inputs(use) if lookup else (None, ())
+            item = predict_item(body, use, key_kinds, fields, request_id=call.request_id,
+                                arrived_us=now_us())
+            item.model, item.variant = model, variant
+            item.experiment = name if variant is not None else None
+            if item.instances is not None and unit not in item.instances:  # log the unit too
+                item.instances = {**item.instances, unit: [
+                    row.get(unit) if isinstance(row, dict) else None for row in body["instances"]]}
+            return item
+
+        if not shadow:
+            return await counted_predict(server, deployment, ENDPOINT, make_item)
+        batcher = deployment.shadow_batcher
+        assert batcher is not None  # checked by the caller
+        async with asyncio.timeout(deployment.config.timeout_ms / 1000):
+            return await batcher.submit(make_item(deployment.loaded()))
+
+    return run
+
+
 def predict_routes(state: ServerState) -> Router:
     """The v1 prediction route and the management routes of the app's deployments."""
     server = model_server(state)
@@ -100,7 +136,14 @@ def predict_routes(state: ServerState) -> Router:
             return predict_item(body, loaded, key_kinds, fields, request_id=call.request_id,
                                 arrived_us=now_us())
 
+        route = deployment.route
         try:
+            if route is not None:
+                answer = await routed_predict(deployment, route, body,
+                                              _variant_predict(server, deployment, route, call),
+                                              server.on_rollback)
+                answer["request_id"] = call.request_id
+                return answer
             result = await counted_predict(server, deployment, ENDPOINT, make_item)
         except ShipyardError as exc:
             return error_response(exc, call.request_id)
