@@ -1,0 +1,1 @@
+"""Integrations with the platforms Shipyard deploys to: Kubernetes (kustomize) and Airflow."""
