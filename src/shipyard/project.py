@@ -13,8 +13,11 @@ from shipyard.settings import CONFIG_FILE, Settings, load_settings
 # The layers are imported where they are first used: a process that only loads a model
 # never pays for the feature store's engines (DuckDB, Arrow) or for tracking's pandas.
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from shipyard.artifacts import ArtifactStore
     from shipyard.batch import Batch
+    from shipyard.experiments.api import Experiments
     from shipyard.features.catalog import Catalog
     from shipyard.features.definitions import Definition
     from shipyard.features.offline import OfflineStore
@@ -23,6 +26,7 @@ if TYPE_CHECKING:
     from shipyard.features.store import FeatureStore
     from shipyard.metadata.db import Database
     from shipyard.models import ModelRegistry, ServiceInputs
+    from shipyard.monitoring.service import Monitoring
     from shipyard.predictions import PredictionLog
     from shipyard.tracking import Tracking
     from shipyard.training import Training
@@ -162,6 +166,32 @@ class Project:
                              segment_max_age_seconds=config.segment_max_age_seconds)
 
     @cached_property
+    def monitoring(self) -> Monitoring:
+        """Labels, drift, quality, performance, alerts and reports (`monitoring` in shipyard.yaml)."""
+        from shipyard.monitoring.alerts import AlertRule
+        from shipyard.monitoring.service import Monitoring, MonitoringOptions
+
+        config = self.settings.monitoring
+        options = MonitoringOptions(
+            **config.model_dump(exclude={"alerts"}),
+            alerts=tuple(AlertRule(**rule.model_dump()) for rule in config.alerts))
+        return Monitoring(self.db, self.name, self.predictions, models=lambda: self.models,
+                          get_dataset=lambda i: self.training.get_dataset(i),
+                          get_run=lambda i: self.tracking.get_run(i),
+                          watermarks=lambda: self.features.watermarks.list_all(),
+                          options=options)
+
+    @cached_property
+    def experiments(self) -> Experiments:
+        """A/B tests, canaries and shadow tests of served models: run, analyze, decide."""
+        from shipyard.experiments.api import Experiments
+
+        return Experiments(self.db, self.name, models=lambda: self.models,
+                           predictions=lambda: self.predictions,
+                           outcomes_root=Path(self.settings.prediction_log.path).parent
+                           / "outcomes")
+
+    @cached_property
     def batch(self) -> Batch:
         """Batch prediction (local engine or Spark), its run records and scheduled jobs."""
         from shipyard.batch import Batch, JobDefinition
@@ -169,7 +199,13 @@ class Project:
         return Batch(self.db, self.name, self.root, features=self.features, models=self.models,
                      definitions=self.definitions,
                      jobs=[JobDefinition(**job.model_dump()) for job in self.settings.jobs],
-                     engine_options={"spark": self.settings.spark.model_dump()})
+                     engine_options={"spark": self.settings.spark.model_dump()},
+                     monitor=self._run_alerts)
+
+    def _run_alerts(self, at: datetime) -> tuple[int, int]:
+        """A scheduled monitoring tick: evaluate the alert rules; (verdicts, alert events)."""
+        run = self.monitoring.run_alerts(at=at)
+        return len(run.verdicts), len(run.events)
 
     def _service_inputs(self, name: str) -> ServiceInputs:
         """What an applied feature service feeds a model (the registry's view of the catalog)."""

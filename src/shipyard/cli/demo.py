@@ -13,7 +13,7 @@ import typer
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from shipyard.cli import batch, serve_models, train
+from shipyard.cli import batch, experiment, monitor, serve_models, train
 from shipyard.cli._common import console
 from shipyard.cli.apply import print_plan
 from shipyard.core.time import utc_now
@@ -114,6 +114,9 @@ STAGES: list[tuple[str, Stage]] = [
     ("Promote the better version to fraud@champion", train.stage_champion),
     ("Serve fraud@champion over HTTP (shipyard serve)", serve_models.stage_serve),
     ("Score every customer overnight (batch prediction)", batch.stage_nightly_scoring),
+    ("A/B test fraud v2 against v1 on live traffic, promote the winner",
+     experiment.stage_ab_test),
+    ("Monitor a simulated week: shift, late labels, alerts, report", monitor.stage_monitor_week),
 ]
 
 

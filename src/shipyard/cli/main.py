@@ -6,7 +6,22 @@ import sys
 
 import typer
 
-from shipyard.cli import apply, batch, demo, features, models, runs, serve, serve_models, train, versions
+from shipyard.cli import (
+    airflow,
+    apply,
+    batch,
+    demo,
+    deploy,
+    experiment,
+    features,
+    models,
+    monitor,
+    runs,
+    serve,
+    serve_models,
+    train,
+    versions,
+)
 from shipyard.cli._common import err_console
 from shipyard.core.errors import ShipyardError
 
@@ -28,6 +43,10 @@ app.command("serve")(serve_models.serve)
 app.command("batch-predict")(batch.batch_predict)
 app.add_typer(batch.app, name="jobs")
 app.command("scheduler")(batch.scheduler)
+app.add_typer(experiment.app, name="experiment")
+app.add_typer(monitor.app, name="monitor")
+app.add_typer(deploy.app, name="deploy")
+app.add_typer(airflow.app, name="airflow")
 
 
 def run(argv: list[str] | None = None) -> None:
