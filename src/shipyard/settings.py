@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from shipyard.core.errors import ConfigError
 
@@ -98,7 +98,7 @@ class AlertRuleConfig(_Section):
     window: str = "1d"  # whole hours or days: "6h", "1d", "7d"
     threshold: float | None = None  # none: the metric's default (drift: the test's own)
     severity: Literal["info", "warning", "critical"] = "warning"
-    name: str | None = None  # default: "<metric>:<column>"
+    name: str | None = None  # default: "<metric>:<column>" (+ "@<window>", "[<threshold>]" if not default)
     min_rows: int = Field(default=100, ge=1)  # rows (labeled rows for performance) to judge
 
 
@@ -111,6 +111,17 @@ class MonitoringConfig(_Section):
     webhook_url: str | None = None  # alert events are POSTed here as JSON
     webhook_timeout_seconds: float = Field(default=5.0, gt=0)
     alerts: list[AlertRuleConfig] = []
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _http_webhook(cls, url: str | None) -> str | None:
+        """Only http(s) URLs with a host (the value is not echoed: it may hold a secret)."""
+        from urllib.parse import urlsplit
+
+        if url is not None and (urlsplit(url).scheme not in ("http", "https")
+                                or not urlsplit(url).hostname):
+            raise ValueError("it must be an http:// or https:// URL with a host")
+        return url
 
 
 class Settings(_Section):

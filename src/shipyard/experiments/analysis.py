@@ -22,6 +22,7 @@ import pandas as pd
 from shipyard.core.errors import InvalidInputError
 from shipyard.experiments import stats
 from shipyard.experiments.spec import Experiment, Metric
+from shipyard.predictions.labels import column_text
 
 _EPS = 1e-15
 
@@ -160,7 +161,8 @@ def exposures(experiment: Experiment, predictions: pd.DataFrame) -> tuple[pd.Dat
                                 f"experiment's unit.",
                                 hint="Send the unit id in each request's entities (or as a "
                                      "feature of `instances`).")
-    rows = rows.assign(unit=rows[column].astype(str) if len(rows) else pd.Series(dtype=str))
+    # as text the way outcomes' unit ids are: a null elsewhere in the log makes ints float
+    rows = rows.assign(unit=column_text(rows[column]) if len(rows) else pd.Series(dtype=str))
     excluded = 0
     if experiment.mode != "shadow" and len(rows):
         per_unit = rows.groupby("unit")["variant"].nunique()
@@ -175,19 +177,43 @@ def _labels(experiment: Experiment, rows: pd.DataFrame, outcomes: pd.DataFrame |
 
     Outcomes join on request_id and, when they name it, the unit (one request may carry several
     units' rows); the k-th row of a unit in a request gets the k-th outcome of that pair.
+    Without the unit, a request's label labels its every row; differing labels for a request
+    of several units are refused (the log does not keep the row order within a request).
     """
     logged = rows["label"].astype(float) if "label" in rows else pd.Series(np.nan, index=rows.index)
     if outcomes is None or experiment.label not in outcomes or "request_id" not in outcomes:
         return logged  # the label log's (read_labeled), or none
     labeled = outcomes.dropna(subset=[experiment.label])
     if experiment.unit in labeled:
-        keys = _row_keys(labeled["request_id"], labeled[experiment.unit].astype(str))
+        keys = _row_keys(labeled["request_id"], column_text(labeled[experiment.unit]))
         row_keys = _row_keys(rows["request_id"], rows["unit"], by_variant=rows["variant"])
     else:
-        keys, row_keys = labeled["request_id"].astype(str), rows["request_id"].astype(str)
+        keys, row_keys = column_text(labeled["request_id"]), column_text(rows["request_id"])
+        shared = _shared_requests(rows, keys)
+        varying = labeled[experiment.label].groupby(keys.to_numpy()).nunique()
+        _refuse_shared(experiment, sorted(set(shared) & set(varying[varying > 1].index)),
+                       f"different {experiment.label!r} values")
     mapping = pd.Series(labeled[experiment.label].astype(float).to_numpy(), index=keys.to_numpy())
     mapping = mapping[~mapping.index.duplicated(keep="last")]
     return row_keys.map(mapping).astype(float).fillna(logged)
+
+
+def _shared_requests(rows: pd.DataFrame, request_ids: pd.Series) -> list[str]:
+    """The ids among `request_ids` of logged requests that carry more than one unit."""
+    if not len(rows):
+        return []
+    units = rows["unit"].groupby(column_text(rows["request_id"]).to_numpy()).nunique()
+    return [r for r in set(request_ids) if units.get(r, 0) > 1]
+
+
+def _refuse_shared(experiment: Experiment, requests: list[str], what: str) -> None:
+    """InvalidInputError when outcomes by request id alone cannot tell a request's units apart."""
+    if requests:
+        raise InvalidInputError(
+            f"Outcomes for {len(requests)} requests (e.g. {requests[0]!r}) give {what} by "
+            f"request_id alone, but each of those requests carried several units: the outcomes "
+            f"need the unit column {experiment.unit!r}.",
+            hint=f"Add {experiment.unit!r} to the outcome rows (one request may serve many units).")
 
 
 def _row_keys(request_ids: pd.Series, units: pd.Series, by_variant: pd.Series | None = None
@@ -246,10 +272,14 @@ def unit_values(experiment: Experiment, metric: Metric, rows: pd.DataFrame,
                                 f"{metric.name!r}).", hint=f"Outcome columns: {list(outcomes)}.")
     out = outcomes
     if experiment.unit in out:
-        out = out.assign(unit=out[experiment.unit].astype(str))
+        out = out.assign(unit=column_text(out[experiment.unit]))
     elif "request_id" in out:
-        out = out.assign(unit=out["request_id"].map(rows.drop_duplicates("request_id")
-                                                    .set_index("request_id")["unit"]))
+        requests = column_text(out["request_id"])
+        _refuse_shared(experiment, sorted(_shared_requests(rows, requests)),
+                       f"metric {metric.name!r}")
+        unit_of = rows.assign(request_id=column_text(rows["request_id"])) \
+            .drop_duplicates("request_id").set_index("request_id")["unit"]
+        out = out.assign(unit=requests.map(unit_of).to_numpy())
     else:
         raise InvalidInputError(f"The outcomes have neither the unit column {experiment.unit!r} "
                                 "nor request_id.", hint="Log outcomes per unit or per request.")

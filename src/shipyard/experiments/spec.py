@@ -27,6 +27,32 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,99}$")
 _GUARDRAIL = re.compile(r"^\s*([a-z0-9_]+)\s*(<=|<)\s*([0-9.eE+\-]+)\s*$")
 
 
+def _mapping(cls: type, value: dict[str, Any], what: str, hint: str) -> dict[str, Any]:
+    """`value` as keyword arguments of the dataclass `cls`; InvalidInputError for unknown or
+    missing keys."""
+    import dataclasses
+
+    fields = dataclasses.fields(cls)
+    known = {f.name for f in fields}
+    required = [f.name for f in fields if f.default is dataclasses.MISSING
+                and f.default_factory is dataclasses.MISSING]
+    unknown = sorted(set(value) - known, key=str)
+    missing = [k for k in required if k not in value]
+    if unknown or missing:
+        problem = f"has unknown key {unknown[0]!r}" if unknown else f"lacks key {missing[0]!r}"
+        raise InvalidInputError(f"{what} {problem}.",
+                                hint=f"Keys: {', '.join(f.name for f in fields)}. {hint}")
+    return dict(value)
+
+
+def _number(value: Any, what: str, hint: str) -> float:
+    """`value` as a float; InvalidInputError if it is not a number."""
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise InvalidInputError(f"{what}: {value!r} is not a number.", hint=hint) from None
+
+
 def check_name(name: object, what: str = "Experiment name") -> str:
     """A name of letters, digits, '_', '.', '-' (starting with a letter or digit)."""
     if not isinstance(name, str) or not _NAME.fullmatch(name):
@@ -64,14 +90,20 @@ class Guardrail:
         """From 'error_rate < 0.02', a mapping, or a Guardrail."""
         if isinstance(value, Guardrail):
             return value
+        hint = ("Write it as 'METRIC < LIMIT', e.g. 'error_rate < 0.02', or a mapping "
+                "{'metric': 'error_rate', 'threshold': 0.02} (metrics: "
+                f"{', '.join(GUARDRAIL_METRICS)}).")
         if isinstance(value, dict):
-            return cls(**value)
+            fields = _mapping(cls, value, f"Guardrail {value!r}", hint)
+            fields["threshold"] = _number(fields.get("threshold"), f"Guardrail {value!r}", hint)
+            if "min_samples" in fields:
+                fields["min_samples"] = int(_number(fields["min_samples"], f"Guardrail {value!r}",
+                                                    hint))
+            return cls(**fields)
         match = _GUARDRAIL.match(value) if isinstance(value, str) else None
         if match is None:
-            raise InvalidInputError(f"Guardrail {value!r} is not understood.",
-                                    hint="Write it as 'METRIC < LIMIT', e.g. 'error_rate < 0.02' "
-                                         f"(metrics: {', '.join(GUARDRAIL_METRICS)}).")
-        return cls(match.group(1), float(match.group(3)))
+            raise InvalidInputError(f"Guardrail {value!r} is not understood.", hint=hint)
+        return cls(match.group(1), _number(match.group(3), f"Guardrail {value!r}", hint))
 
 
 @dataclass(frozen=True)
@@ -106,7 +138,9 @@ class Metric:
         if isinstance(value, str):
             return cls(value, higher_is_better=BUILTIN_METRICS.get(value, True))
         if isinstance(value, dict):
-            return cls(**value)
+            return cls(**_mapping(cls, value, f"Metric {value!r}",
+                                  "E.g. {'name': 'revenue', 'kind': 'mean', 'covariate': "
+                                  "'pre_revenue', 'higher_is_better': True}."))
         raise InvalidInputError(f"Metric {value!r} is not understood.",
                                 hint="Pass a column name of the outcomes, or a mapping like "
                                      "{'name': 'loss', 'higher_is_better': False}.")
@@ -232,7 +266,8 @@ def build(name: str, *, model: str, variants: dict[str, str], weights: dict[str,
     if set(given) != set(variants):
         raise InvalidInputError(f"Weights name {sorted(given)}, the variants are {sorted(variants)}.",
                                 hint="Give one weight per variant.")
-    ordered = {v: float(given[v]) for v in variants}
+    ordered = {v: _number(given[v], f"Weight of {v!r}", "Weights are numbers, e.g. "
+                          "{'control': 0.9, 'treatment': 0.1}.") for v in variants}
     assign(name, "probe", list(ordered.values()), coverage=coverage)  # checks weights, coverage
     steps = _ramp(ramp, ramp_every) if mode == "canary" else ()
     if ramp and mode != "canary":
@@ -253,24 +288,29 @@ def _ramp(ramp: list[Any] | None, every: float | None) -> tuple[RampStep, ...]:
         raise InvalidInputError("A canary needs a ramp schedule.",
                                 hint="E.g. ramp=[0.01, 0.05, 0.25, 0.5], ramp_every=600 "
                                      "(seconds per step).")
+    hint = ("Treatment shares in [0, 1] at increasing times, the first at 0 s, e.g. "
+            "[(0.01, 0), (0.05, 600), (0.25, 1200)].")
     steps = []
     for i, step in enumerate(ramp):
-        if isinstance(step, list | tuple):
-            weight, after = float(step[0]), float(step[1])
+        if isinstance(step, list | tuple) and len(step) == 2:
+            weight, after = step
         elif isinstance(step, dict):
-            weight, after = float(step["weight"]), float(step["after_seconds"])
+            fields = _mapping(RampStep, step, f"Ramp step {step!r}", hint)
+            weight, after = fields["weight"], fields["after_seconds"]
+        elif isinstance(step, list | tuple):
+            raise InvalidInputError(f"Ramp step {step!r} is not a (weight, after_seconds) pair.",
+                                    hint=hint)
         else:
-            if every is None or every <= 0:
+            if every is None or _number(every, "ramp_every", hint) <= 0:
                 raise InvalidInputError("Ramp weights without times need ramp_every (seconds).",
                                         hint="E.g. ramp=[0.01, 0.05, 0.25], ramp_every=600.")
-            weight, after = float(step), i * float(every)
-        steps.append(RampStep(weight, after))
+            weight, after = step, i * _number(every, "ramp_every", hint)
+        steps.append(RampStep(_number(weight, f"Ramp step {step!r}", hint),
+                              _number(after, f"Ramp step {step!r}", hint)))
     if any(not 0 <= s.weight <= 1 for s in steps) or \
             any(b.after_seconds <= a.after_seconds for a, b in zip(steps, steps[1:], strict=False)) \
             or steps[0].after_seconds != 0:
-        raise InvalidInputError(f"Ramp {ramp!r} is not a schedule.",
-                                hint="Treatment shares in [0, 1] at increasing times, the first "
-                                     "at 0 s, e.g. [(0.01, 0), (0.05, 600), (0.25, 1200)].")
+        raise InvalidInputError(f"Ramp {ramp!r} is not a schedule.", hint=hint)
     return tuple(steps)
 
 

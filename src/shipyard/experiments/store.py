@@ -1,7 +1,9 @@
 """Experiments in the metadata database: definitions, status changes and their history.
 
 Every change is one write transaction that updates the experiment's row and appends an
-event (what changed, by whom, with the details), so `history(name)` is complete.
+event (what changed, by whom, with the details), so `history(name)` is complete. Changes of
+one project take turns (an advisory lock on PostgreSQL, BEGIN IMMEDIATE on SQLite), so two
+experiments cannot both start on one model.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ class ExperimentStore:
         """Store a new experiment (ConflictError if the name is taken)."""
         now = utc_now()
         with self.db.write() as conn:
+            self._lock(conn)
             if conn.execute(sa.select(ex.c.name).where(*self._key(experiment.name))).first():
                 raise ConflictError(f"Experiment {experiment.name!r} exists already.",
                                     hint="Pick another name; `shipyard experiment list` shows "
@@ -94,6 +97,7 @@ class ExperimentStore:
         conclude), recording the event; ConflictError when the move is not allowed."""
         now = utc_now()
         with self.db.write() as conn:
+            self._lock(conn)  # "one running experiment per model" is checked, then written
             row = conn.execute(sa.select(ex).where(*self._key(name))).first()
             if row is None:
                 raise NotFoundError(f"No experiment {name!r} in project {self.project!r}.",
@@ -122,6 +126,10 @@ class ExperimentStore:
             self._event(conn, name, action, {"from": row.status, "to": _TO[action],
                                              **(detail or {})})
         return self.get(name)
+
+    def _lock(self, conn: sa.Connection) -> None:
+        """Serialise the project's experiment changes until `conn`'s transaction ends."""
+        self.db.lock(conn, "experiments", self.project)
 
     def _key(self, name: str) -> tuple[sa.ColumnElement[bool], ...]:
         return ex.c.project == self.project, ex.c.name == check_name(name)

@@ -7,6 +7,7 @@ from a SQLite file (`project.models.load`) does so through the standard library'
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import os
 import re
 import sqlite3
@@ -105,6 +106,18 @@ class Database:
             conn.info["shipyard_write"] = True
             with conn.begin():
                 yield conn
+
+    def lock(self, conn: sa.Connection, *key: str) -> None:
+        """Hold a lock on `key` until `conn`'s write transaction ends, so read-check-write
+        blocks on that key run one at a time across processes (pg_advisory_xact_lock on
+        PostgreSQL; on SQLite the write transaction's BEGIN IMMEDIATE serialises already)."""
+        if conn.dialect.name != "postgresql":
+            return
+        import sqlalchemy as sa
+
+        digest = hashlib.blake2b("\x00".join(key).encode(), digest_size=8).digest()
+        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"),
+                     {"k": int.from_bytes(digest, "big", signed=True)})
 
     @contextmanager
     def sqlite_read(self) -> Iterator[sqlite3.Connection | None]:

@@ -12,6 +12,7 @@ import json
 import logging
 import math
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -72,8 +73,16 @@ class AlertRule:
 
     @property
     def rule_name(self) -> str:
-        """The rule's name: given, or `<metric>:<column>`."""
-        return self.name or f"{self.metric}:{self.column}"
+        """The rule's name (its alert state's key): given, or `<metric>:<column>` plus the
+        window and threshold where they differ from the defaults (`missing_share:amount@7d[0.2]`).
+        Rules that differ in severity only must be named (`check_rules`)."""
+        if self.name:
+            return self.name
+        window = "" if self.window == "1d" else f"@{self.window}"
+        known = METRICS.get(self.metric)
+        default = known.default_threshold if known is not None else None
+        threshold = "" if self.threshold in (None, default) else f"[{self.threshold:g}]"
+        return f"{self.metric}:{self.column}{window}{threshold}"
 
 
 @dataclass(frozen=True)
@@ -92,11 +101,18 @@ class Verdict:
 
 
 def check_rules(rules: Sequence[AlertRule]) -> None:
-    """Raise ConfigError for an unknown metric (before anything is evaluated)."""
+    """Raise ConfigError for an unknown metric or two rules of one name (before anything is
+    evaluated): rules sharing a name would share one alert state."""
+    seen: set[tuple[str, str | None]] = set()
     for rule in rules:
         if rule.metric not in METRICS:
             raise ConfigError(f"Alert rule {rule.rule_name!r} has unknown metric {rule.metric!r}.",
                               hint=f"Use one of {sorted(METRICS)} in monitoring.alerts.")
+        key = (rule.rule_name, rule.model)
+        if key in seen:
+            raise ConfigError(f"Two alert rules are named {rule.rule_name!r}.",
+                              hint="Give each rule in monitoring.alerts its own `name`.")
+        seen.add(key)
 
 
 def _crossed(value: float | None, threshold: float | None, higher_is_bad: bool) -> bool:
@@ -176,24 +192,32 @@ class AlertRun:
 
 def apply_verdicts(store: MonitoringStore, verdicts: Sequence[Verdict], at: datetime, *,
                    post: Callable[[AlertEvent], str] | None = None) -> list[AlertEvent]:
-    """Store the verdicts; add (and post) an event for every one that changed state."""
-    before = store.read_states()
-    states, events = [], []
-    for v in verdicts:
-        key = (v.rule.rule_name, v.model, v.column)
-        old = before.get(key)
-        was_firing = old is not None and old.is_firing
-        since = old.since if old is not None and old.is_firing == v.is_firing else at
-        states.append(AlertState(*key, v.is_firing, v.value, since))
-        if v.is_firing == was_firing:
-            continue
-        status = "fired" if v.is_firing else "resolved"
-        events.append(store.add_event({
-            "rule": v.rule.rule_name, "model": v.model, "column": v.column,
-            "metric": v.rule.metric, "severity": v.rule.severity, "status": status,
-            "value": v.value, "threshold": v.threshold, "window_start": v.window_start,
-            "window_end": v.window_end, "at": at, "message": _message(v, status)}))
-    store.write_states(states, at)
+    """Store the verdicts; add (and post) an event for every one that changed state.
+
+    Reading the states, adding the events and writing the states is one transaction that
+    concurrent evaluations take in turn, so a change is stored (and posted) once; webhooks
+    are posted after it commits.
+    """
+    def decide(before: Mapping[tuple[str, str, str], AlertState]
+               ) -> tuple[list[AlertState], list[dict[str, object]]]:
+        states, changes = [], []
+        for v in verdicts:
+            key = (v.rule.rule_name, v.model, v.column)
+            old = before.get(key)
+            was_firing = old is not None and old.is_firing
+            since = old.since if old is not None and old.is_firing == v.is_firing else at
+            states.append(AlertState(*key, v.is_firing, v.value, since))
+            if v.is_firing == was_firing:
+                continue
+            status = "fired" if v.is_firing else "resolved"
+            changes.append({
+                "rule": v.rule.rule_name, "model": v.model, "column": v.column,
+                "metric": v.rule.metric, "severity": v.rule.severity, "status": status,
+                "value": v.value, "threshold": v.threshold, "window_start": v.window_start,
+                "window_end": v.window_end, "at": at, "message": _message(v, status)})
+        return states, changes
+
+    events = store.update_alerts(decide, at)
     if post is not None:
         for i, event in enumerate(events):
             status = post(event)
@@ -210,9 +234,39 @@ def _message(v: Verdict, status: str) -> str:
             f"(threshold {limit}, window {v.rule.window}) {status}")
 
 
+def check_webhook_url(url: str) -> str:
+    """The URL if it is http(s) with a host; ConfigError otherwise."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+        valid = parts.scheme in ("http", "https") and bool(parts.hostname)
+    except ValueError:  # e.g. an unclosed [IPv6 bracket
+        valid = False
+    if not valid:
+        raise ConfigError(f"The alert webhook URL must start with http:// or https:// and name a "
+                          f"host, not {safe_url(url)!r}.",
+                          hint="Fix monitoring.webhook_url, e.g. https://hooks.slack.com/services/...")
+    return url
+
+
+def safe_url(url: str) -> str:
+    """Only the scheme and host of a URL (a webhook's path or query often holds a secret)."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+        host = parts.hostname
+    except ValueError:
+        return "<unreadable url>"
+    if not parts.scheme or not host:
+        return "<url without scheme or host>"
+    return f"{parts.scheme}://{host}/..."
+
+
 def webhook_poster(url: str, project: str, timeout_seconds: float = 5.0
                    ) -> Callable[[AlertEvent], str]:
-    """A function that POSTs an event as JSON to `url` and returns the outcome as text."""
+    """A function that POSTs an event as JSON to `url` and returns the outcome as text
+    (ConfigError now for a URL that is not http(s))."""
+    check_webhook_url(url)
+    shown = safe_url(url)
+
     def post(event: AlertEvent) -> str:
         body = json.dumps({"project": project, "event": event.to_dict()}).encode()
         request = urllib.request.Request(url, data=body, method="POST",
@@ -221,9 +275,11 @@ def webhook_poster(url: str, project: str, timeout_seconds: float = 5.0
             with urllib.request.urlopen(request, timeout=timeout_seconds) as response:
                 return str(response.status)
         except urllib.error.HTTPError as exc:
-            logger.warning("Alert webhook %s answered %s.", url, exc.code)
+            logger.warning("Alert webhook %s answered %s.", shown, exc.code)
             return str(exc.code)
-        except (urllib.error.URLError, OSError) as exc:  # never fail the evaluation
-            logger.warning("Alert webhook %s failed: %s", url, exc)
-            return f"error: {exc}"
+        except (urllib.error.URLError, OSError, ValueError) as exc:  # never fail the evaluation
+            reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
+            text = str(reason).replace(url, shown)
+            logger.warning("Alert webhook %s failed: %s", shown, text)
+            return f"error: {text}"
     return post

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -93,28 +94,50 @@ class MonitoringStore:
     def read_states(self) -> dict[tuple[str, str, str], AlertState]:
         """The last verdict of every (rule, model, column)."""
         with self.db.read() as conn:
-            rows = conn.execute(sa.select(alert_states).where(
-                alert_states.c.project == self.project)).all()
+            return self._read_states(conn)
+
+    def _read_states(self, conn: sa.Connection) -> dict[tuple[str, str, str], AlertState]:
+        rows = conn.execute(sa.select(alert_states).where(
+            alert_states.c.project == self.project)).all()
         return {(r.rule, r.model, r.column): AlertState(r.rule, r.model, r.column,
                                                         bool(r.is_firing), r.value,
                                                         to_utc(r.since)) for r in rows}
 
     def write_states(self, states: list[AlertState], evaluated_at: datetime) -> None:
         """Store the verdicts of one evaluation."""
+        with self.db.write() as conn:
+            self._write_states(conn, states, evaluated_at)
+
+    def _write_states(self, conn: sa.Connection, states: list[AlertState],
+                      evaluated_at: datetime) -> None:
         rows = [{"project": self.project, "rule": s.rule, "model": s.model, "column": s.column,
                  "is_firing": s.is_firing, "value": _finite(s.value), "since": s.since,
                  "evaluated_at": evaluated_at} for s in states]
-        with self.db.write() as conn:
+        if rows:
             upsert(conn, alert_states, rows, keys=("project", "rule", "model", "column"))
 
     def add_event(self, event: dict[str, Any]) -> AlertEvent:
         """Store one alert event; returns it with its id."""
+        with self.db.write() as conn:
+            return self._add_event(conn, event)
+
+    def _add_event(self, conn: sa.Connection, event: dict[str, Any]) -> AlertEvent:
         row = {**event, "project": self.project, "value": _finite(event.get("value")),
                "threshold": _finite(event.get("threshold"))}
+        result = conn.execute(sa.insert(alert_events).values(row))
+        return _event({**row, "id": int(result.inserted_primary_key[0])})
+
+    def update_alerts(self, decide: Callable[[dict[tuple[str, str, str], AlertState]],
+                                             tuple[list[AlertState], list[dict[str, Any]]]],
+                      evaluated_at: datetime) -> list[AlertEvent]:
+        """In one write transaction that concurrent callers take in turn: read the states,
+        let `decide` turn them into new states and events, and store both; returns the events."""
         with self.db.write() as conn:
-            result = conn.execute(sa.insert(alert_events).values(row))
-            new_id = int(result.inserted_primary_key[0])
-        return _event({**row, "id": new_id})
+            self.db.lock(conn, "alerts", self.project)
+            states, changes = decide(self._read_states(conn))
+            events = [self._add_event(conn, change) for change in changes]
+            self._write_states(conn, states, evaluated_at)
+        return events
 
     def set_webhook_status(self, event_id: int, status: str) -> None:
         """Record how the webhook answered for an event."""

@@ -62,7 +62,7 @@ def parse_window(text: str) -> timedelta:
     value, unit = str(text).strip()[:-1], str(text).strip()[-1:].lower()
     try:
         delta = timedelta(**{units[unit]: float(value)})
-    except (KeyError, ValueError):
+    except (KeyError, ValueError, OverflowError):  # OverflowError: '1e9d', 'infh'
         raise InvalidInputError(f"Window {text!r} is not a duration.",
                                 hint="Write a number and a unit: '6h', '1d', '7d'.") from None
     if delta < HOUR or delta % HOUR:

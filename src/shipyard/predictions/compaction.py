@@ -92,7 +92,8 @@ def _closed_segment(path: Path) -> Iterator[bool]:
         yield path.exists()
 
 
-def _write_durably(table: pa.Table, target: Path) -> None:
+def write_durably(table: pa.Table, target: Path) -> None:
+    """Write `table` to `target` atomically: a temp file, fsync, rename, fsync the folder."""
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_suffix(".parquet.tmp")
     pq.write_table(table, tmp)
@@ -113,7 +114,7 @@ def compact_segment(root: Path, path: Path) -> bool:
             return False
         batches = [PredictionBatch.from_record(r) for r in read_segment(path)]
         for (model, day), parts in split_by_partition(batches).items():
-            _write_durably(table_of(merge_columns(parts)),
+            write_durably(table_of(merge_columns(parts)),
                            partition_dir(root, model, day) / f"{path.stem}.parquet")
         path.unlink()
         return True

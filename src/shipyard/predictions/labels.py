@@ -22,6 +22,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from shipyard.core.errors import InvalidInputError
+from shipyard.predictions.compaction import write_durably
 
 COMPACT_AFTER_FILES = 16
 """More label files than this are merged into one on the next write (reads stay cheap)."""
@@ -39,8 +40,8 @@ def _key_text(value: object) -> str:
     return str(value)
 
 
-def _column_text(series: pd.Series) -> pd.Series:
-    """A key column as text, vectorised where the dtype allows (integral floats lose '.0')."""
+def column_text(series: pd.Series) -> pd.Series:
+    """A key column as text, so that 7, 7.0 and "7" join alike (vectorised where it can be)."""
     if pd.api.types.is_integer_dtype(series.dtype) and not series.isna().any():
         return series.astype(np.int64).astype(str)
     if pd.api.types.is_float_dtype(series.dtype):
@@ -50,9 +51,12 @@ def _column_text(series: pd.Series) -> pd.Series:
     return series.map(_key_text).astype(str)
 
 
+_column_text = column_text  # the former private name
+
+
 def key_strings(frame: pd.DataFrame, keys: Sequence[str]) -> pd.Series:
     """The composite key of each row as one text (values joined by a unit separator)."""
-    parts = [_column_text(frame[k]).astype(object) for k in keys]
+    parts = [column_text(frame[k]).astype(object) for k in keys]
     joined = parts[0]
     for part in parts[1:]:
         joined = joined + "\x1f" + part
@@ -131,7 +135,7 @@ class LabelLog:
         rows.insert(0, "seq", np.arange(len(rows), dtype=np.int64))
         rows.insert(0, "logged_at_us", np.int64(now_us))
         name = f"{time.time_ns():020d}-{os.getpid()}-{secrets.token_hex(3)}.parquet"
-        _write_durably(pa.Table.from_pandas(rows, preserve_index=False), self.root / name)
+        write_durably(pa.Table.from_pandas(rows, preserve_index=False), self.root / name)
         if len(list(self.root.glob("*.parquet"))) > COMPACT_AFTER_FILES:
             self.compact()
         return len(rows)
@@ -165,7 +169,7 @@ class LabelLog:
             return 0
         merged = self.read()
         name = f"{time.time_ns():020d}-{os.getpid()}-compacted.parquet"
-        _write_durably(pa.Table.from_pandas(merged, preserve_index=False), self.root / name)
+        write_durably(pa.Table.from_pandas(merged, preserve_index=False), self.root / name)
         for file in files:
             file.unlink(missing_ok=True)
         return len(files)
@@ -227,17 +231,3 @@ def _take(best_label: pd.Series, best_at: pd.Series, label: pd.Series, at: pd.Se
     newer = label.notna() & (at_values > best_at)
     best_label[newer] = label[newer]
     best_at[newer] = at_values[newer]
-
-
-def _write_durably(table: pa.Table, target: Path) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_suffix(".parquet.tmp")
-    pq.write_table(table, tmp)
-    with open(tmp, "rb") as file:
-        os.fsync(file.fileno())
-    os.replace(tmp, target)
-    fd = os.open(target.parent, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

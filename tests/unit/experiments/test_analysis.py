@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from shipyard.core.errors import InvalidInputError
 from shipyard.experiments import stats
 from shipyard.experiments.analysis import analyze
 from shipyard.experiments.spec import build
@@ -110,3 +111,59 @@ def test_constant_metrics_and_no_traffic_are_notes_not_crashes() -> None:
     empty = analyze(e, log.iloc[:0], None)
     assert empty.comparisons == [] and "No logged predictions" in empty.notes[0]
     assert [v.units for v in empty.variants] == [0, 0]
+
+
+def test_unit_ids_join_when_a_null_made_the_logged_column_float() -> None:
+    # regression: a null unit elsewhere in the log turns int ids into floats ('7.0' vs '7')
+    e = _experiment(metrics=["revenue"])
+    log = _log(e, 1000)
+    outcomes = pd.DataFrame({"user": log["user"],
+                             "revenue": np.where(log["variant"] == "treatment", 12.0, 10.0)})
+    untagged = pd.DataFrame({"request_id": ["x"], "user": [np.nan], "variant": [None],
+                             "experiment": [None], "version": [1], "prediction": [0],
+                             "probabilities": [[0.5, 0.5]], "latency_ms": [1.0]})
+    floaty = pd.concat([log, untagged], ignore_index=True)
+    assert floaty["user"].dtype == np.float64
+    (c,) = analyze(e, floaty, outcomes).comparisons
+    assert [a.mean for a in c.arms] == pytest.approx([10.0, 12.0])
+    labels = pd.DataFrame({"request_id": log["request_id"], "user": log["user"].astype(str),
+                           "label": log["user"] % 2})
+    result = analyze(replace(e, metrics=[]), floaty, labels)
+    assert sum(v.labeled for v in result.variants) == 1000
+
+
+def _shared_log(e, n: int = 400) -> pd.DataFrame:  # type: ignore[no-untyped-def]
+    """Ten units per request, logged variant by variant (as a server splits a request)."""
+    log = _log(e, n).sort_values("variant", kind="stable").reset_index(drop=True)
+    return log.assign(request_id=[f"req-{(u - 1) // 10}" for u in log["user"]])
+
+
+def test_outcomes_by_request_id_of_a_request_with_several_units_are_refused() -> None:
+    # regression: every outcome of such a request went to its first unit
+    e = _experiment(metrics=["revenue"])
+    log = _shared_log(e)
+    by_request = pd.DataFrame({"request_id": log["request_id"],
+                               "revenue": np.where(log["variant"] == "treatment", 12.0, 10.0)})
+    with pytest.raises(InvalidInputError, match="need the unit column 'user'"):
+        analyze(e, log, by_request)
+    by_unit = by_request.assign(user=log["user"])
+    (c,) = analyze(e, log, by_unit).comparisons
+    assert [a.mean for a in c.arms] == pytest.approx([10.0, 12.0])
+    single = _log(e, 400)  # one unit per request: request_id alone is enough
+    alone = pd.DataFrame({"request_id": single["request_id"],
+                          "revenue": np.where(single["variant"] == "treatment", 12.0, 10.0)})
+    (c,) = analyze(e, single, alone).comparisons
+    assert [a.mean for a in c.arms] == pytest.approx([10.0, 12.0])
+
+
+def test_labels_by_request_id_of_a_request_with_several_units_are_refused() -> None:
+    # regression: every row of such a request got the request's last label
+    e = _experiment()
+    log = _shared_log(e)
+    labels = pd.DataFrame({"request_id": log["request_id"], "label": log["user"] % 2})
+    with pytest.raises(InvalidInputError, match="need the unit column"):
+        analyze(e, log, labels)
+    result = analyze(e, log, labels.assign(user=log["user"]))
+    assert sum(v.labeled for v in result.variants) == 400
+    one_each = labels.drop_duplicates("request_id").assign(label=1)  # labels the whole request
+    assert sum(v.labeled for v in analyze(e, log, one_each).variants) == 400

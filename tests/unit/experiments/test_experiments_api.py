@@ -189,3 +189,44 @@ def test_quality_uses_the_label_log_when_outcomes_have_no_labels(project: sy.Pro
     assert [v.auc for v in analysis.variants] == [1.0, 1.0]
     assert analysis.comparisons[0].metric == "log_loss"
     assert analysis.comparisons[0].sequential_p is not None
+
+
+def test_two_experiments_cannot_start_on_one_model_at_once(metadata_url: str) -> None:
+    # regression: change() read, checked, then wrote under READ COMMITTED: both could start
+    import threading
+
+    import sqlalchemy as sa
+
+    from shipyard.experiments.spec import build
+    from shipyard.experiments.store import ExperimentStore
+    from shipyard.metadata.db import Database
+
+    if metadata_url.startswith("sqlite:///"):
+        from pathlib import Path
+
+        Path(metadata_url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    stores = [ExperimentStore(Database(metadata_url), "proj") for _ in range(3)]
+    for name in ("a", "b"):
+        stores[0].insert(build(name, model="fraud", variants=VARIANTS, weights=None,
+                               unit="customer_id", mode="ab", metrics=[], guardrails=[], ramp=None,
+                               ramp_every=None, seed=None, coverage=1.0, label="label"))
+    for _ in range(6):
+        with stores[0].db.write() as conn:
+            conn.execute(sa.text("UPDATE ab_experiments SET status = 'draft'"))
+        barrier, refused = threading.Barrier(2), []
+
+        def start(store: ExperimentStore, name: str, barrier: threading.Barrier = barrier,
+                  refused: list[str] = refused) -> None:
+            barrier.wait()
+            try:
+                store.change(name, "start")
+            except ConflictError:
+                refused.append(name)
+
+        threads = [threading.Thread(target=start, args=(stores[i], n))
+                   for i, n in ((1, "a"), (2, "b"))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert len(stores[0].list(status="running")) == 1 and len(refused) == 1

@@ -115,3 +115,29 @@ def test_monitor_catches_slow_and_shifted_treatments() -> None:
         monitor.record("control", error=False, seconds=0.001, scores=[i / 50])
         monitor.record("treatment", error=False, seconds=0.08, scores=[0.95 + i / 1000])
     assert {b.guardrail.metric for b in monitor.check()} == {"p99_latency_ms", "prediction_psi"}
+
+
+@pytest.mark.parametrize(("value", "message"), [
+    ("error_rate < .", "'.' is not a number"),
+    ("p99_latency_ms < 5e", "'5e' is not a number"),
+    ({"metric": "error_rate", "limit": 0.1}, "unknown key 'limit'"),
+    ({"metric": "error_rate"}, "lacks key 'threshold'"),
+    ({"metric": "error_rate", "threshold": "low"}, "'low' is not a number"),
+])
+def test_a_malformed_guardrail_is_invalid_input(value: object, message: str) -> None:
+    # regression: float() raised ValueError and cls(**mapping) TypeError
+    with pytest.raises(InvalidInputError, match=message):
+        Guardrail.parse(value)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("changes", "message"), [
+    ({"metrics": [{"name": "x", "lower": True}]}, "unknown key 'lower'"),
+    ({"metrics": [{"kind": "mean"}]}, "lacks key 'name'"),
+    ({"weights": {"control": "half", "treatment": 0.5}}, "'half' is not a number"),
+    ({"mode": "canary", "ramp": [(0.1,)]}, "not a \\(weight, after_seconds\\) pair"),
+    ({"mode": "canary", "ramp": [{"weight": 0.1}]}, "lacks key 'after_seconds'"),
+    ({"mode": "canary", "ramp": ["x", "y"], "ramp_every": 60}, "'x' is not a number"),
+])
+def test_malformed_metrics_weights_and_ramps_are_invalid_input(changes: dict, message: str) -> None:
+    with pytest.raises(InvalidInputError, match=message):
+        _make(**changes)

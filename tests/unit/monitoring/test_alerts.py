@@ -205,3 +205,73 @@ def test_current_values_become_prometheus_gauges(windows: tuple[Profile, WindowR
     text = generate_latest(registry).decode()
     assert ('rule="drift:mean_shift",severity="warning"} 0.0') in text
     assert "normal" not in text and "window_rows{" not in text
+
+
+def test_rules_differing_in_window_or_threshold_keep_their_own_state(tmp_path: Path) -> None:
+    # regression: both were named `missing_share:amount` and shared one alert state
+    store = MonitoringStore(Database(f"sqlite:///{tmp_path / 'm.db'}"), "proj")
+    daily = AlertRule("missing_share", column="amount", window="1d", threshold=0.1)
+    weekly = AlertRule("missing_share", column="amount", window="7d", threshold=0.1)
+    stricter = AlertRule("missing_share", column="amount", threshold=0.2)
+    assert len({daily.rule_name, weekly.rule_name, stricter.rule_name}) == 3
+    check_rules([daily, weekly, stricter])
+    for i in range(3):
+        at = AT + timedelta(hours=i)
+        apply_verdicts(store, [Verdict(daily, "fraud", "amount", 0.3, 0.1, True, at, at),
+                               Verdict(weekly, "fraud", "amount", 0.05, 0.1, False, at, at),
+                               Verdict(stricter, "fraud", "amount", 0.3, 0.2, True, at, at)], at)
+    assert sorted(e.rule for e in store.list_events()) == sorted([daily.rule_name,
+                                                                  stricter.rule_name])
+    with pytest.raises(ConfigError, match="Two alert rules are named 'missing_share:amount"):
+        check_rules([daily, replace(daily, severity="critical")])
+
+
+def test_concurrent_evaluations_store_and_post_a_change_once(metadata_url: str) -> None:
+    # regression: both read the states before either wrote them, so both fired (and posted)
+    if metadata_url.startswith("sqlite:///"):
+        Path(metadata_url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    MonitoringStore(Database(metadata_url), "proj").read_states()  # migrated
+    posted: list[int] = []
+    for trial in range(4):
+        at = AT + timedelta(hours=trial)
+        firing = trial % 2 == 0  # fires, resolves, fires, resolves
+        barrier = threading.Barrier(3)
+
+        def evaluate(at: datetime = at, firing: bool = firing,
+                     barrier: threading.Barrier = barrier) -> None:
+            store = MonitoringStore(Database(metadata_url), "proj")
+            barrier.wait()
+            apply_verdicts(store, [_verdict(firing, 0.3)], at,
+                           post=lambda e: posted.append(e.id) or "200")
+
+        threads = [threading.Thread(target=evaluate) for _ in range(3)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    events = MonitoringStore(Database(metadata_url), "proj").list_events()
+    assert [e.status for e in events] == ["fired", "resolved", "fired", "resolved"]
+    assert sorted(posted) == [e.id for e in events]
+
+
+def test_a_webhook_url_without_http_is_a_config_error(tmp_path: Path,
+                                                      caplog: pytest.LogCaptureFixture) -> None:
+    # regression: urlopen's ValueError escaped after the event was stored; the secret was logged
+    from shipyard.settings import load_settings
+
+    for bad in ("hooks.slack.com/services/T0/B0/SECRET", "ftp://host/SECRET", "http://[::1/x"):
+        with pytest.raises(ConfigError, match="http:// or https://") as caught:
+            webhook_poster(bad, "proj")
+        assert "SECRET" not in str(caught.value)
+    (tmp_path / "shipyard.yaml").write_text(
+        "project: p\nmonitoring:\n  webhook_url: hooks.slack.com/services/T0/B0/SECRET\n")
+    with pytest.raises(ConfigError, match="webhook_url"):
+        load_settings(tmp_path)
+    store = MonitoringStore(Database(f"sqlite:///{tmp_path / 'm.db'}"), "proj")
+    post = webhook_poster("http://127.0.0.1:99999/services/SECRET", "proj", 2)  # bad port
+    with caplog.at_level("WARNING"):
+        apply_verdicts(store, [_verdict(True, 0.3)], AT, post=post)
+    (event,) = store.list_events()
+    assert event.webhook_status is not None and event.webhook_status.startswith("error:")
+    assert "SECRET" not in caplog.text + event.webhook_status
+    assert "http://127.0.0.1/..." in caplog.text

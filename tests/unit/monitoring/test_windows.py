@@ -35,3 +35,12 @@ def test_merge_many_equals_merging_one_by_one() -> None:
                                              ("120m", 2)])
 def test_windows_are_whole_hours(text: str, hours: int) -> None:
     assert parse_window(text) == timedelta(hours=hours)
+
+
+@pytest.mark.parametrize("text", ["1e9d", "infh", "nanh", "-infd", "7x", "d"])
+def test_windows_out_of_range_or_malformed_are_invalid_input(text: str) -> None:
+    # regression: '1e9d' and 'infh' raised OverflowError out of timedelta
+    from shipyard.core.errors import InvalidInputError
+
+    with pytest.raises(InvalidInputError, match="is not a duration"):
+        parse_window(text)
