@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -13,9 +14,9 @@ import yaml
 
 import shipyard as sy
 from shipyard.core.errors import ConfigError
-from shipyard.integrations.kubernetes import RenderOptions, overlays, render
-from shipyard.integrations.kustomize import pod_spec, strategic_merge
-from tests.conftest import require_module
+from shipyard.integrations.kubernetes import RenderOptions, manifests_dir, overlays, render
+from shipyard.integrations.kustomize import build, pod_spec, strategic_merge
+from tests.conftest import require_module, server_missing
 from tests.unit.deploy.cli_args import parse_cli
 
 K8S_VERSIONS = ["1.30.0", "1.37.0"]  # the oldest we support (preStop sleep) and the newest
@@ -281,3 +282,19 @@ def test_the_cli_writes_one_file_per_object(project: sy.Project, tmp_path: Path,
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
     assert "No overlay 'qa'" in err and len(err.strip().splitlines()) <= 2
+
+
+@pytest.mark.parametrize("folder", ["base", "overlays/dev", "overlays/prod"])
+def test_our_kustomize_build_equals_kubectl_kustomize(folder: str) -> None:
+    """The Python build (used by `deploy render`) gives exactly what `kubectl kustomize` does."""
+    kubectl = shutil.which("kubectl")
+    if kubectl is None:
+        server_missing("kubectl (with its built-in kustomize)", FileNotFoundError("kubectl"))
+    path = manifests_dir() / folder
+    out = subprocess.run([str(kubectl), "kustomize", str(path)], capture_output=True, text=True,
+                         check=True, timeout=60).stdout
+    theirs = {(m["kind"], m["metadata"]["name"]): m for m in yaml.safe_load_all(out) if m}
+    ours = {(m["kind"], m["metadata"]["name"]): m for m in build(path)}
+    assert sorted(ours) == sorted(theirs)
+    for key, manifest in ours.items():
+        assert manifest == theirs[key], key
