@@ -19,7 +19,9 @@ all one process, measured in turns (round-robin, `--repeat` rounds, medians repo
                   minus shipyard-onnx's, per round (median), is what shadow mode adds
 
 Per server: one client at a fixed 500 requests/s (a separate process; p50/p99), then `wrk`
-with 8 and 64 connections (throughput, p50/p99). Every request is a different transaction
+with 8 and 64 connections (throughput, p50/p99). Each round also runs the single client on
+Shipyard's `GET /v2/health/live` (`http_floor`): the part of a latency that is HTTP, uvicorn
+and the Python client, not prediction. Every request is a different transaction
 from a pool of 1,000 recent ones; each server gets the same ones.
 
     .venv/bin/python bench/serving.py [--duration 8] [--repeat 3] [--no-mlflow] [--no-bentoml]
@@ -61,6 +63,7 @@ deployments:
   - {model: fraud_shadowed@champion, name: fraud_shadow, runtime: onnx}
 """
 SHADOWED = "fraud_shadowed"
+FLOOR = "http-floor"  # the single client on a route that does no work
 
 
 def log(message: str) -> None:
@@ -268,8 +271,9 @@ def ensure_bentoml_venv() -> Path:
 
 def single_client(port: int, path: str, body_file: Path, seconds: float, rate: int
                   ) -> dict[str, Any]:
-    """One keep-alive client at a fixed rate, in this (separate) process."""
-    bodies = [b.encode() for b in json.loads(body_file.read_text())]
+    """One keep-alive client at a fixed rate, in this (separate) process (GET if no bodies)."""
+    bodies = [b.encode() for b in json.loads(body_file.read_text())] if body_file.name != "-" \
+        else []
     conn = http.client.HTTPConnection("127.0.0.1", port)
     headers = {"content-type": "application/json"}
     latencies, errors, i = [], 0, 0
@@ -280,7 +284,10 @@ def single_client(port: int, path: str, body_file: Path, seconds: float, rate: i
             time.sleep(next_at - now)
         next_at += interval
         sent = time.perf_counter()
-        conn.request("POST", path, bodies[i % len(bodies)], headers)
+        if bodies:
+            conn.request("POST", path, bodies[i % len(bodies)], headers)
+        else:
+            conn.request("GET", path)
         response = conn.getresponse()
         response.read()
         latencies.append(time.perf_counter() - sent)
@@ -293,10 +300,11 @@ def single_client(port: int, path: str, body_file: Path, seconds: float, rate: i
             "p99_ms": round(latencies[min(n - 1, int(n * 0.99))] * 1e3, 3)}
 
 
-def run_single(server: Server, body_file: Path, seconds: float) -> dict[str, Any]:
+def run_single(server: Server, body_file: Path, seconds: float, path: str | None = None
+               ) -> dict[str, Any]:
     done = subprocess.run(
-        [sys.executable, __file__, "--client", str(server.port), server.path, str(body_file),
-         str(seconds)], capture_output=True, text=True, check=True)
+        [sys.executable, __file__, "--client", str(server.port), path or server.path,
+         str(body_file), str(seconds)], capture_output=True, text=True, check=True)
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
@@ -345,7 +353,12 @@ def measure(servers: list[Server], info: dict[str, Any], seconds: float, repeat:
         files[kind] = (body_file, lua_script(kind_bodies, DATA / f"bodies-{kind}.lua"))
     results: dict[str, dict[str, list[dict[str, Any]]]] = {
         s.name: {"single": [], "c8": [], "c64": []} for s in servers}
+    floor: list[dict[str, Any]] = []
+    results[FLOOR] = {"single": floor}
     for round_ in range(repeat):
+        # the same client on Shipyard's cheapest route: HTTP, uvicorn and the client's share
+        floor.append(run_single(servers[0], Path("-"), seconds, "/v2/health/live"))
+        log(f"round {round_ + 1}/{repeat} {FLOOR}: {json.dumps(floor[-1])}")
         for server in servers:
             body_file, script = files[server.kind]
             run_wrk(server, script, 8, 1)  # warm-up
@@ -389,6 +402,7 @@ def summarize(results: dict[str, dict[str, list[dict[str, Any]]]]) -> dict[str, 
         return round(statistics.median(r[key] for r in runs), 3)
 
     table: dict[str, Any] = {}
+    floor = results.pop(FLOOR, None)
     for name, scenarios in results.items():
         row = {"single_p50_ms": median(scenarios["single"], "p50_ms"),
                "single_p99_ms": median(scenarios["single"], "p99_ms"),
@@ -414,7 +428,12 @@ def summarize(results: dict[str, dict[str, list[dict[str, Any]]]]) -> dict[str, 
         if best:
             ratios[c] = {n: round(table[n][f"{c}_rps"] / best, 2) for n in table
                          if n.startswith("shipyard")}
-    return {"medians": table, "throughput_vs_best_other": ratios, "shadow_added_ms": shadow}
+    http_floor = {"single_p50_ms": median(floor["single"], "p50_ms"),
+                  "single_p99_ms": median(floor["single"], "p99_ms")} if floor else None
+    if floor:
+        results[FLOOR] = floor
+    return {"medians": table, "throughput_vs_best_other": ratios, "shadow_added_ms": shadow,
+            "http_floor": http_floor}
 
 
 def print_table(summary: dict[str, Any]) -> None:
@@ -429,6 +448,8 @@ def print_table(summary: dict[str, Any]) -> None:
               f"{r['errors']} |")
     for c, ratios in summary["throughput_vs_best_other"].items():
         print(f"{c}: throughput / best of MLflow and BentoML: {ratios}")
+    if summary.get("http_floor"):
+        print(f"HTTP floor (the single client on GET /v2/health/live): {summary['http_floor']}")
     if summary["shadow_added_ms"]:
         print(f"shadow mode adds (median over rounds, ms): {summary['shadow_added_ms']}")
 

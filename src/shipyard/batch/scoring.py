@@ -96,12 +96,12 @@ class Scorer:
         return pa.table(columns).cast(self.schema)
 
     def _predict(self, features: pd.DataFrame) -> dict[str, np.ndarray]:
-        """The prediction, and a probability per class for classifiers (one pass over the
-        trees: the label is the most probable class, as scikit-learn's predict does)."""
+        """The prediction, and a probability per class for classifiers (one model pass where
+        the label is the most probable class; the model's own predict where it is not)."""
         if self.classes is None:
             return {PREDICTION: np.asarray(self.model.predict(features))}
-        proba = np.asarray(self.model.predict_proba(features), dtype=np.float64)
-        labels = np.asarray(self.classes)[proba.argmax(axis=1)]
+        labels, both = self.model.predict_both(features)
+        proba = np.asarray(both, dtype=np.float64)
         return {PREDICTION: labels, **{f"proba_{c}": proba[:, i]
                                        for i, c in enumerate(self.classes)}}
 

@@ -39,6 +39,7 @@ _JSON = b"application/json"
 # Request ids: a random per-process prefix and a counter (no system call per request).
 _RID_PREFIX = os.urandom(4).hex().encode()
 _rid_counter = itertools.count()
+_MATCH_CACHE = 1024  # templated paths remembered with their route and parameters
 
 
 class _Disconnected(Exception):
@@ -60,6 +61,7 @@ class ServerApp:
         self.api = api
         self._exact: dict[tuple[str, str], JsonRoute] = {}
         self._templated: list[JsonRoute] = []
+        self._matched: dict[tuple[str, str], tuple[JsonRoute, dict[str, Any]]] = {}
         for route in json_routes:
             if route.is_exact:
                 for method in route.methods or ():
@@ -102,10 +104,17 @@ class ServerApp:
         self.state.metrics.observe(label, method, status, time.perf_counter() - start)
 
     def _match(self, scope: Scope) -> tuple[JsonRoute | None, dict[str, Any]]:
+        key = (scope["method"], scope["path"])
+        known = self._matched.get(key)
+        if known is not None:  # a path seen before (a model's predict route): no regex
+            return known[0], dict(known[1])
         for route in self._templated:
             match, child = route.matches(scope)
             if match is Match.FULL:
-                return route, child["path_params"]
+                if len(self._matched) >= _MATCH_CACHE:  # bounded: paths come from clients
+                    self._matched.clear()
+                self._matched[key] = (route, child["path_params"])
+                return route, dict(child["path_params"])
         return None, {}
 
     async def _json(self, route: JsonRoute, params: dict[str, Any], scope: Scope,

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import queue
+import threading
 from collections import deque
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from shipyard.core.errors import ShipyardError
 
@@ -35,6 +36,58 @@ class OverloadedError(ShipyardError):
         self.retry_after_seconds = retry_after_seconds
 
 
+def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
+    if future.done():
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(result)
+
+
+class Worker:
+    """One thread running one call at a time for the event loop (a lean run_in_executor).
+
+    The call goes over a SimpleQueue and its result comes back with one call_soon_threadsafe:
+    none of concurrent.futures' locks, conditions and chained futures on either side, which
+    cost more than a single-row model call.
+    """
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self._jobs: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+
+    def run(self, function: Callable[[Any], Any], argument: Any) -> asyncio.Future[Any]:
+        """A future of `function(argument)`, called in the worker's thread."""
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._work, name=self.name, daemon=True)
+            self._thread.start()
+        self._jobs.put((loop, future, function, argument))
+        return future
+
+    def shutdown(self) -> None:
+        """Let the thread finish its current call and exit."""
+        if self._thread is not None:
+            self._jobs.put(None)
+            self._thread = None
+
+    def _work(self) -> None:
+        while (job := self._jobs.get()) is not None:
+            loop, future, function, argument = job
+            try:
+                result, error = function(argument), None
+            except BaseException as exc:  # handed to the awaiting task, as an executor does
+                result, error = None, exc
+            try:
+                loop.call_soon_threadsafe(_settle, future, result, error)
+            except RuntimeError:  # the loop closed meanwhile: nobody waits any more
+                return
+            del job, future, result, error
+
+
 class Batcher(Generic[Item, Result]):
     """Gathers submitted items into batches for `run`, one batch at a time, in a thread."""
 
@@ -50,7 +103,7 @@ class Batcher(Generic[Item, Result]):
         self.on_batch = on_batch
         self._pending: deque[tuple[Item, asyncio.Future[Result]]] = deque()
         self._wakeup = asyncio.Event()
-        self._executor = ThreadPoolExecutor(1, thread_name_prefix=f"shipyard-model-{name}")
+        self._worker = Worker(f"shipyard-model-{name}")
         self._task: asyncio.Task[None] | None = None
         self._last_batch_size = 0
         self._busy = False
@@ -89,7 +142,7 @@ class Batcher(Generic[Item, Result]):
         if self._task is not None:
             self._task.cancel()
             self._task = None
-        self._executor.shutdown(wait=False, cancel_futures=True)
+        self._worker.shutdown()
 
     async def _loop(self) -> None:
         loop = asyncio.get_running_loop()
@@ -131,8 +184,7 @@ class Batcher(Generic[Item, Result]):
         if self.on_batch is not None:
             self.on_batch(len(batch))
         try:
-            results = await loop.run_in_executor(self._executor, self.run,
-                                                 [item for item, _ in batch])
+            results = await self._worker.run(self.run, [item for item, _ in batch])
         except Exception as exc:  # the whole batch failed: only its callers see it
             for _, future in batch:
                 if not future.done():

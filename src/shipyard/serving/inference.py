@@ -95,11 +95,15 @@ def pin_threads(threads: int = 1) -> None:
     threadpool_limits(threads)
 
 
+def input_matrix(loaded: LoadedModel, columns: dict[str, list[Any]]) -> np.ndarray:
+    """A numeric model's input: one float row per prediction, signature order, nulls as NaN."""
+    return np.array([columns[n] for n in loaded.columns], dtype=np.float64).T
+
+
 def input_frame(loaded: LoadedModel, columns: dict[str, list[Any]]) -> pd.DataFrame:
     """The model's input frame: signature columns in order, nulls as NaN in numbers."""
     if loaded.is_numeric:  # one float block: the cheapest frame to build and to convert
-        matrix = np.array([columns[n] for n in loaded.columns], dtype=np.float64).T
-        return pd.DataFrame(matrix, columns=loaded.columns, copy=False)
+        return pd.DataFrame(input_matrix(loaded, columns), columns=loaded.columns, copy=False)
     data = {}
     for column in loaded.inputs:
         values = columns[column.name]
@@ -120,12 +124,21 @@ def warm_up(loaded: LoadedModel) -> None:
     zeros = {"String": "", "Bool": False, "UnixTimestamp": 0}
     row = {c.name: [zeros.get(c.dtype.name, 0)] for c in loaded.inputs}
     try:
-        frame = input_frame(loaded, row)
-        loaded.model.predict(frame)
-        if loaded.has_proba:
-            loaded.model.predict_proba(frame)
+        predict_columns(loaded, row)
     except Exception as exc:  # a model may refuse zeros; it is only a warm-up
         logger.debug("Warm-up of %s failed: %s", loaded.ref, exc)
+
+
+def predict_columns(loaded: LoadedModel, columns: dict[str, list[Any]]
+                    ) -> tuple[np.ndarray, np.ndarray | None]:
+    """Labels and probabilities (None without them) for the model's input columns.
+
+    A numeric model runs on a float matrix (no DataFrame, no second validation: the matrix
+    is built in signature order); others on a frame the signature checks.
+    """
+    if loaded.is_numeric:
+        return loaded.model.predict_both_matrix(input_matrix(loaded, columns))
+    return loaded.model.predict_both(input_frame(loaded, columns))
 
 
 def concat_columns(parts: Sequence[tuple[dict[str, list[Any]], int]]) -> dict[str, list[Any]]:
@@ -195,11 +208,10 @@ class BatchRunner:
         parts += [(i.instances or {}, i.size) for i in given]
         columns = concat_columns(parts)
         fetched = time.perf_counter()
-        frame = input_frame(loaded, columns)
         try:
-            predictions = loaded.model.predict(frame).tolist()
-            probabilities = loaded.model.predict_proba(frame).tolist() if loaded.has_proba \
-                else None
+            labels, proba = predict_columns(loaded, columns)
+            predictions = labels.tolist()
+            probabilities = None if proba is None else proba.tolist()
         except ShipyardError:
             raise
         except Exception:

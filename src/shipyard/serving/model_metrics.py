@@ -54,6 +54,7 @@ class ModelMetrics:
                                   **common)
         self._requests: dict[tuple[str, int, str, int], Any] = {}
         self._latency: dict[tuple[str, str], Any] = {}
+        self._rows: dict[tuple[str, int], Any] = {}
         self._seen = WriterStats(0, 0, 0, 0, 0.0, 0.0)
 
     def observe_request(self, model: str, version: int, endpoint: str, status: int,
@@ -71,6 +72,16 @@ class ModelMetrics:
         if histogram is None:
             histogram = self._latency[(model, endpoint)] = self.latency.labels(model, endpoint)
         histogram.observe(seconds)
+
+    def count_rows(self, model: str, version: int, rows: int) -> None:
+        """Count rows predicted by a model version."""
+        key = (model, version)
+        counter = self._rows.get(key)
+        if counter is None:
+            if len(self._rows) > 10_000:
+                self._rows.clear()
+            counter = self._rows[key] = self.rows.labels(model, str(version))
+        counter.inc(rows)
 
     def observe_log(self, stats: WriterStats) -> None:
         """Move the log metrics to the writer's current counters."""

@@ -49,6 +49,7 @@ class ModelServer:
         self._background: set[asyncio.Task[Any]] = set()
         self._plans = _PlanCache()
         self._stats: asyncio.Task[None] | None = None
+        self._batch_metrics: dict[str, tuple[Deployment, Any, Any]] = {}
         state.on_startup(self.start)
         state.on_shutdown(self.stop)
         state.add_readiness_check("models", self.check_models)
@@ -118,10 +119,14 @@ class ModelServer:
             logger.error("Could not record the rollback: %s", task.exception())
 
     def _on_batch(self, name: str, size: int) -> None:
-        deployment = self.deployments.get(name)
-        self.metrics.batch_size.labels(name).observe(size)
-        self.metrics.queue_depth.labels(name).set(
-            deployment.batcher.queue_depth if deployment.batcher else 0)
+        children = self._batch_metrics.get(name)
+        if children is None:  # label lookups cost more than the observation: once per name
+            children = self._batch_metrics[name] = (
+                self.deployments.get(name), self.metrics.batch_size.labels(name),
+                self.metrics.queue_depth.labels(name))
+        deployment, batch_size, queue_depth = children
+        batch_size.observe(size)
+        queue_depth.set(deployment.batcher.queue_depth if deployment.batcher else 0)
 
     def _on_change(self, deployment: Deployment) -> None:
         if deployment.current is not None:

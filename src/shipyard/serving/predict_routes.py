@@ -80,7 +80,7 @@ async def counted_predict(server: ModelServer, deployment: Deployment, endpoint:
         item = make_item(loaded)
         result = await deployment.predict(item)
         version, status = result.version, 200
-        server.metrics.rows.labels(deployment.name, str(version)).inc(item.size)
+        server.metrics.count_rows(deployment.name, version, item.size)
         return result
     except ShipyardError as exc:
         status = exc.http_status

@@ -60,6 +60,8 @@ class LightGBMFlavor:
 class BoosterPredictor:
     """predict / predict_proba over a LightGBM Booster, with the classes it was trained on."""
 
+    takes_matrix = True  # Booster.predict takes a numpy matrix in feature order as well
+
     def __init__(self, booster: Any, manifest: Mapping[str, Any]) -> None:
         self.booster = booster
         self.classes = None if manifest.get("classes") is None else np.asarray(
@@ -77,3 +79,10 @@ class BoosterPredictor:
 
     def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
         return self._proba(frame)
+
+    def predict_both(self, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray | None]:
+        """Labels and probabilities from one pass over the trees."""
+        if self.classes is None:
+            return np.asarray(self.booster.predict(frame)), None
+        proba = self._proba(frame)
+        return self.classes[np.argmax(proba, axis=1)], proba

@@ -47,12 +47,18 @@ class OnnxFlavor:
         ort = _require("onnxruntime")
         options = ort.SessionOptions()
         options.log_severity_level = 3  # converters declare batch size 1: a harmless warning
+        # One thread, no pool: onnxruntime's default pool (a thread per core, spinning after
+        # each run) only contends with the server's own threads on a small or busy machine.
+        options.intra_op_num_threads = 1
+        options.inter_op_num_threads = 1
         session = ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
         return OnnxPredictor(session, manifest)
 
 
 class OnnxPredictor:
     """Feeds the signature's columns as one float32 matrix; label and probability outputs."""
+
+    takes_matrix = True  # a float matrix in signature order runs as it is (no DataFrame)
 
     def __init__(self, session: Any, manifest: Mapping[str, Any]) -> None:
         self.session = session
@@ -61,20 +67,31 @@ class OnnxPredictor:
         self.is_classifier = manifest.get("task") == "classifier"
         self.has_proba = self.is_classifier and len(self.outputs) > 1
 
-    def _run(self, frame: pd.DataFrame) -> list[np.ndarray]:
-        matrix = frame.to_numpy(dtype=np.float32, na_value=np.nan)
-        return self.session.run(None, {self.input: matrix})  # type: ignore[no-any-return]
+    def _run(self, frame: pd.DataFrame, outputs: list[str] | None = None) -> list[np.ndarray]:
+        matrix = frame.astype(np.float32, copy=False) if isinstance(frame, np.ndarray) \
+            else frame.to_numpy(dtype=np.float32, na_value=np.nan)
+        return self.session.run(outputs, {self.input: matrix})  # type: ignore[no-any-return]
 
-    def predict(self, frame: pd.DataFrame) -> np.ndarray:
-        first = np.asarray(self._run(frame)[0])
+    def _labels(self, first: Any) -> np.ndarray:
+        first = np.asarray(first)
         if not self.is_classifier and first.ndim == 2 and first.shape[1] == 1:
             return first[:, 0]  # regressors output an (n, 1) matrix
         return first
 
+    def predict(self, frame: pd.DataFrame) -> np.ndarray:
+        return self._labels(self._run(frame, self.outputs[:1])[0])
+
+    def predict_both(self, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray | None]:
+        """Labels and probabilities from one session run fetching both outputs."""
+        if not self.has_proba:
+            return self.predict(frame), None
+        labels, proba = self._run(frame, self.outputs[:2])
+        return self._labels(labels), np.asarray(proba)
+
     def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
         if not self.has_proba:
             raise no_proba("onnx")
-        return np.asarray(self._run(frame)[1])
+        return np.asarray(self._run(frame, self.outputs[1:2])[0])
 
 
 def _float_inputs(module: str, columns: Sequence[str]) -> list[tuple[str, Any]]:

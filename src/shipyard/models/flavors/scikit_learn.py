@@ -7,8 +7,27 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from shipyard.core.errors import InvalidInputError
 from shipyard.models.flavors.base import Estimator, ModelInfo, Predictor, from_library, plain
+
+# Classifiers whose predict is the class of highest predict_proba (ties aside): predict is
+# classes_[argmax(proba)], or a threshold on a raw score that proba maps monotonically. Not
+# SVC (Platt-scaled proba), the threshold-tuning wrappers, nor any subclass outside sklearn.
+_ARGMAX = {"DecisionTreeClassifier", "ExtraTreeClassifier", "RandomForestClassifier",
+           "ExtraTreesClassifier", "GradientBoostingClassifier", "HistGradientBoostingClassifier",
+           "LogisticRegression", "LogisticRegressionCV", "GaussianNB", "BernoulliNB",
+           "MultinomialNB", "CalibratedClassifierCV", "MLPClassifier"}
+
+
+def predicts_argmax(model: Any) -> bool:
+    """Whether predict is the argmax of predict_proba (a known classifier, or a pipeline ending
+    in one), so one predict_proba call gives both."""
+    final = model.steps[-1][1] if type(model).__name__ == "Pipeline" else model
+    classes = getattr(model, "classes_", None)
+    return (type(final).__name__ in _ARGMAX and type(final).__module__.startswith("sklearn.")
+            and classes is not None and np.ndim(classes) == 1)
 
 
 def check_fitted(model: Any) -> None:
@@ -53,4 +72,5 @@ class SklearnFlavor:
         (folder / self.file).write_bytes(pickle.dumps(model, protocol=5))
 
     def load(self, data: bytes, manifest: Mapping[str, Any]) -> Predictor:
-        return Estimator(pickle.loads(data))  # noqa: S301 - a checksummed package we wrote
+        model = pickle.loads(data)  # noqa: S301 - a checksummed package we wrote
+        return Estimator(model, argmax=predicts_argmax(model))

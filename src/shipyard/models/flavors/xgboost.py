@@ -10,6 +10,7 @@ from shipyard.core.errors import InvalidInputError
 from shipyard.models.flavors.base import Estimator, ModelInfo, Predictor, from_library, plain
 
 _CLASSES = {"XGBClassifier", "XGBRFClassifier"}
+_PROBA_OBJECTIVES = {"binary:logistic", "multi:softprob"}  # predict is the argmax of these
 
 
 class XGBoostFlavor:
@@ -48,4 +49,6 @@ class XGBoostFlavor:
         cls = getattr(xgboost, manifest.get("estimator", "XGBRegressor"))
         model = cls()
         model.load_model(bytearray(data))
-        return Estimator(model)
+        argmax = cls.__name__ in _CLASSES and model.get_params().get("objective") in \
+            _PROBA_OBJECTIVES
+        return Estimator(model, argmax=argmax)
