@@ -27,6 +27,18 @@ MAX_BODY_ENV = "SHIPYARD_SERVE_MAX_BODY_BYTES"
 METRICS_ENV = "PROMETHEUS_MULTIPROC_DIR"  # read by prometheus-client when it is imported
 FEATURES_APP = "shipyard.cli.serve:features_app"
 
+# The options `serve-features` and `serve` share
+HostOption = Annotated[str | None, typer.Option(help="Interface to bind (default: server.host, "
+                                                     "127.0.0.1).")]
+PortOption = Annotated[int | None, typer.Option(help="Port (default: server.port, 8080).")]
+WorkersOption = Annotated[int, typer.Option(help="Worker processes (one per core).")]
+AccessLogOption = Annotated[bool, typer.Option("--access-log/--no-access-log",
+                                               help="Log every request.")]
+MaxBodyOption = Annotated[float, typer.Option(help="Larger request bodies get 413.")]
+GracefulTimeoutOption = Annotated[int, typer.Option(help="Seconds to let in-flight requests "
+                                                    "finish on shutdown.")]
+LogLevelOption = Annotated[str, typer.Option(help="debug, info, warning or error.")]
+
 
 def require_server_packages() -> None:
     """Raise ConfigError with the install hint when the `server` extra is missing."""
@@ -105,16 +117,13 @@ def run_server(project_dir: Path, *, factory: str = FEATURES_APP, host: str, por
 
 def serve_features(
     project: ProjectOption = Path("."),
-    host: Annotated[str | None, typer.Option(help="Interface to bind (default: server.host, "
-                                                   "127.0.0.1).")] = None,
-    port: Annotated[int | None, typer.Option(help="Port (default: server.port, 8080).")] = None,
-    workers: Annotated[int, typer.Option(help="Worker processes (one per core).")] = 1,
-    access_log: Annotated[bool, typer.Option("--access-log/--no-access-log",
-                                             help="Log every request.")] = False,
-    max_body_mb: Annotated[float, typer.Option(help="Larger request bodies get 413.")] = 16.0,
-    graceful_timeout: Annotated[int, typer.Option(help="Seconds to let in-flight requests "
-                                                  "finish on shutdown.")] = 30,
-    log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
+    host: HostOption = None,
+    port: PortOption = None,
+    workers: WorkersOption = 1,
+    access_log: AccessLogOption = False,
+    max_body_mb: MaxBodyOption = 16.0,
+    graceful_timeout: GracefulTimeoutOption = 30,
+    log_level: LogLevelOption = "info",
 ) -> None:
     """Serve online features over HTTP: /v1/features/online, /v1/push, health and metrics."""
     require_server_packages()

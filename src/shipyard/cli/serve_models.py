@@ -10,7 +10,16 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from shipyard.cli._common import ProjectOption, console, open_project
-from shipyard.cli.serve import run_server
+from shipyard.cli.serve import (
+    AccessLogOption,
+    GracefulTimeoutOption,
+    HostOption,
+    LogLevelOption,
+    MaxBodyOption,
+    PortOption,
+    WorkersOption,
+    run_server,
+)
 
 if TYPE_CHECKING:
     from shipyard.project import Project
@@ -23,16 +32,13 @@ def serve(
     model: Annotated[list[str] | None, typer.Option(
         "--model", "-m", help="A model to serve, e.g. fraud@champion or fraud/3 (repeat it); "
                               "default: `deployments:` in shipyard.yaml.")] = None,
-    host: Annotated[str | None, typer.Option(help="Interface to bind (default: server.host, "
-                                                   "127.0.0.1).")] = None,
-    port: Annotated[int | None, typer.Option(help="Port (default: server.port, 8080).")] = None,
-    workers: Annotated[int, typer.Option(help="Worker processes (one per core).")] = 1,
-    access_log: Annotated[bool, typer.Option("--access-log/--no-access-log",
-                                             help="Log every request.")] = False,
-    max_body_mb: Annotated[float, typer.Option(help="Larger request bodies get 413.")] = 16.0,
-    graceful_timeout: Annotated[int, typer.Option(help="Seconds to let in-flight requests "
-                                                  "finish on shutdown.")] = 30,
-    log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
+    host: HostOption = None,
+    port: PortOption = None,
+    workers: WorkersOption = 1,
+    access_log: AccessLogOption = False,
+    max_body_mb: MaxBodyOption = 16.0,
+    graceful_timeout: GracefulTimeoutOption = 30,
+    log_level: LogLevelOption = "info",
 ) -> None:
     """Serve models over HTTP: /v1/models/NAME/predict, the v2 protocol, features, metrics."""
     from shipyard.serving.model_server import MODELS_ENV, with_models
