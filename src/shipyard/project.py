@@ -179,6 +179,7 @@ class Project:
                           get_dataset=lambda i: self.training.get_dataset(i),
                           get_run=lambda i: self.tracking.get_run(i),
                           watermarks=lambda: self.features.watermarks.list_all(),
+                          newest_events=lambda: self.online_store.newest_event_times(),
                           options=options)
 
     @cached_property

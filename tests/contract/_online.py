@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -117,6 +118,9 @@ class FailingStore:
 
     def drop(self, view: str) -> None:
         self.inner.drop(view)
+
+    def newest_event_times(self) -> dict[str, datetime]:
+        return self.inner.newest_event_times()
 
     def ping(self) -> None:
         self.inner.ping()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -190,3 +190,43 @@ def test_sqlite_unwritable_path_is_backend_unavailable(tmp_path: Path) -> None:
     store = SqliteOnlineStore(tmp_path / "file" / "online.db", project="p")
     with pytest.raises(BackendUnavailable, match="online.db"):
         store.ping()
+
+
+def newest(store: OnlineStore) -> dict[str, int]:
+    """newest_event_times() in microseconds since the epoch."""
+    epoch = datetime(1970, 1, 1, tzinfo=UTC)
+    return {view: (moment - epoch) // timedelta(microseconds=1)
+            for view, moment in store.newest_event_times().items()}
+
+
+def test_newest_event_time_only_moves_forward_per_view(make_store: StoreFactory) -> None:
+    store = make_store()
+    assert store.newest_event_times() == {}
+    store.write("v", [row(1, T, {"x": 1}), row(2, T + 5, {"x": 2}), row(3, T - 9, {"x": 3})])
+    assert newest(store) == {"v": T + 5}
+    assert store.newest_event_times()["v"].tzinfo is not None
+    store.write("v", [row(4, T + 7, {"x": 4})])  # a push of a newer row moves it
+    assert newest(store) == {"v": T + 7}
+    assert store.write("v", [row(4, T + 6, {"x": "old"})]) == 0  # an older one does not
+    store.write("v", [row(5, T + 1, {"x": 5})])  # nor a new key with an older time
+    store.write("w", [row(1, T - 100, {"x": "w"})])
+    assert newest(store) == {"v": T + 7, "w": T - 100}
+    assert newest(make_store()) == {"v": T + 7, "w": T - 100}  # stored, not remembered
+
+
+def test_newest_event_time_goes_with_a_dropped_view_and_stays_in_its_project(
+        make_store: StoreFactory) -> None:
+    first, second = make_store("first"), make_store("second")
+    first.write("v", [row(1, T, {"x": 1})])
+    first.write("w", [row(1, T + 1, {"x": 1})])
+    second.write("v", [row(1, T + 50, {"x": 2})])
+    first.drop("v")
+    assert newest(first) == {"w": T + 1} and newest(second) == {"v": T + 50}
+    first.write("v", [row(1, T - 3, {"x": 3})])  # written again after the drop: from scratch
+    assert newest(first) == {"v": T - 3, "w": T + 1}
+
+
+def test_sqlite_newest_event_times_of_an_empty_store_create_no_file(tmp_path: Path) -> None:
+    store = SqliteOnlineStore(tmp_path / "online.db", project="p")
+    assert store.newest_event_times() == {}
+    assert not (tmp_path / "online.db").exists()

@@ -217,9 +217,9 @@ def write_report(out: Path, *, reference: Reference, timeline: Sequence[WindowRe
 {_table(["column", "rows", "missing", "missing (ref)", "type violations", "out of range",
          "unseen", "constant"], quality_rows)}
 <h2>Feature freshness</h2>
-{_table(["feature view", "seconds since materialized", "hours"],
+{_table(["feature view", "age of the newest online value, s", "hours"],
         [[view, age, age / 3600] for view, age in (freshness or {}).items()])
- if freshness else "<p>No materialized feature views.</p>"}
+ if freshness else "<p>No feature values in the online store yet.</p>"}
 <h2>Distributions: reference vs current</h2>
 {''.join(parts[2:])}
 </body></html>

@@ -61,6 +61,7 @@ class Monitoring:
                  models: Callable[[], ModelRegistry], get_dataset: Callable[[str], Any],
                  get_run: Callable[[str], Any],
                  watermarks: Callable[[], Mapping[str, datetime]] | None = None,
+                 newest_events: Callable[[], Mapping[str, datetime]] | None = None,
                  options: MonitoringOptions | None = None) -> None:
         self.project = project
         self.log = log
@@ -70,6 +71,7 @@ class Monitoring:
         self._get_dataset = get_dataset
         self._get_run = get_run
         self._watermarks = watermarks
+        self._newest_events = newest_events
         self._references: dict[str, Reference] = {}
         self._profiles = WindowProfiles(self.store, self.log.read)
 
@@ -157,12 +159,19 @@ class Monitoring:
         return reports
 
     def freshness(self, at: datetime | None = None) -> dict[str, float]:
-        """Seconds since each feature view was last materialized into the online store."""
-        if self._watermarks is None:
-            return {}
+        """Age in seconds at `at` (default: now) of the newest value in the online store, per view.
+
+        The age of the newest event time written to the view's online rows by any
+        materialization or push (`OnlineStore.newest_event_times`); a view the store has no
+        record of falls back to its materialization watermark. An event time after `at` is
+        age 0.
+        """
+        newest: dict[str, datetime] = dict(self._watermarks() if self._watermarks else {})
+        if self._newest_events is not None:
+            newest.update(self._newest_events())
         now = to_utc(at) if at is not None else utc_now()
-        return {view: (now - to_utc(mark)).total_seconds()
-                for view, mark in self._watermarks().items()}
+        return {view: max((now - to_utc(moment)).total_seconds(), 0.0)
+                for view, moment in newest.items()}
 
     # -- alerts ------------------------------------------------------------------------------
 

@@ -182,6 +182,26 @@ def test_freshness_is_the_age_of_each_views_materialization(tmp_path: Path) -> N
     assert monitoring.freshness(DAY0 + timedelta(hours=2)) == {"customer_stats": 7200.0}
 
 
+def test_freshness_prefers_the_newest_online_event_over_the_watermark(tmp_path: Path) -> None:
+    from shipyard.metadata.db import Database
+    from shipyard.monitoring.service import Monitoring
+    from shipyard.predictions import PredictionLog
+
+    def unused(*_: object) -> None:
+        raise AssertionError("freshness needs no model")
+
+    # stats was materialized up to DAY0 + 3h but its newest event is from DAY0 + 1h; pushed
+    # was never materialized; old has only a watermark (written before the store kept times)
+    monitoring = Monitoring(
+        Database(f"sqlite:///{tmp_path / 'm.db'}"), "p", PredictionLog(tmp_path / "log"),
+        models=unused, get_dataset=unused, get_run=unused,
+        watermarks=lambda: {"stats": DAY0 + timedelta(hours=3), "old": DAY0},
+        newest_events=lambda: {"stats": DAY0 + timedelta(hours=1),
+                               "pushed": DAY0 + timedelta(hours=5)})
+    assert monitoring.freshness(DAY0 + timedelta(hours=4)) == {
+        "stats": 3 * 3600.0, "old": 4 * 3600.0, "pushed": 0.0}  # an event after `at`: age 0
+
+
 def test_predictions_reads_the_log_back_by_model_and_window(shared: tuple[Project, pd.DataFrame]
                                                               ) -> None:
     project, days = shared

@@ -10,6 +10,7 @@ epoch (UTC); entity keys are `encode_key(...)` bytes; values keep their Python t
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple, Protocol, overload
 
 import numpy as np
@@ -17,7 +18,14 @@ import numpy as np
 from shipyard.features.online._codec import NO_CREATED, decode_key, encode_key, pack, unpack
 
 __all__ = ["NO_CREATED", "EncodedRows", "OnlineRow", "OnlineStore", "StoredRow", "decode_key",
-           "encode_key", "encoded"]
+           "encode_key", "encoded", "from_micros"]
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def from_micros(us: int) -> datetime:
+    """An aware UTC datetime from integer microseconds since the epoch."""
+    return _EPOCH + timedelta(microseconds=us)
 
 
 class OnlineRow(NamedTuple):
@@ -119,7 +127,17 @@ class OnlineStore(Protocol):
         ...
 
     def drop(self, view: str) -> None:
-        """Delete every row of a view."""
+        """Delete every row of a view (and its newest event time)."""
+        ...
+
+    def newest_event_times(self) -> dict[str, datetime]:
+        """The newest event time (aware UTC) ever written to each view; views never written
+        (or dropped since) are absent.
+
+        Every `write` (materialization or push) raises its view's time to the newest event
+        time of its rows, never lowers it: an older row a write ignores was older than a
+        stored one, so the time is that of the newest value the store holds.
+        """
         ...
 
     def ping(self) -> None:

@@ -5,11 +5,12 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from datetime import datetime
 from typing import Any, cast
 from urllib.parse import urlsplit, urlunsplit
 
 from shipyard.core.errors import BackendUnavailable, ConfigError
-from shipyard.features.online import OnlineRow, StoredRow, encoded
+from shipyard.features.online import OnlineRow, StoredRow, encoded, from_micros
 from shipyard.features.online._codec import unpack
 from shipyard.features.online._encode import encode_times
 from shipyard.features.online._resp import RespConnection, RespError, lean_address
@@ -66,7 +67,13 @@ def _glob_escape(text: str) -> str:
 
 
 class RedisOnlineStore:
-    """Online rows in Redis under `<key_prefix>:<project>:<view>:<entity key>`."""
+    """Online rows in Redis under `<key_prefix>:<project>:<view>:<entity key>`.
+
+    The newest event time written to each view is a sorted set at `<key_prefix>:<project>:`
+    (member: the view, score: microseconds; exact in a double until the year 2255), raised by
+    `ZADD GT` in the pipeline of every write. No row key can be that key: entity keys are
+    never empty.
+    """
 
     def __init__(self, url: str, *, project: str, key_prefix: str = "shipyard") -> None:
         self.url = url
@@ -84,6 +91,7 @@ class RedisOnlineStore:
                               hint="Use redis://host:6379/0 in online_store.url.") from exc
         self._script = self._client.register_script(_WRITE_SCRIPT)
         self._prefixes: dict[str, bytes] = {}
+        self._newest_key = f"{key_prefix}:{project}:".encode()
         # reads (the hot path) go over one lean socket per thread when the URL allows it
         self._lean = lean_address(url)
         self._local = threading.local()
@@ -122,7 +130,9 @@ class RedisOnlineStore:
             for start in range(0, len(keys), _KEYS_PER_CALL):
                 end = start + _KEYS_PER_CALL
                 self._script(keys[start:end], values[start:end], client=pipe)
-            return sum(pipe.execute())
+            # one command per write, not per row: GT only ever raises the view's score
+            pipe.zadd(self._newest_key, {view: max(batch.event_us)}, gt=True)
+            return sum(pipe.execute()[:-1])
 
     def _mget(self, keys: list[bytes]) -> list[bytes | None]:
         if self._lean is None:
@@ -170,6 +180,13 @@ class RedisOnlineStore:
                     batch = []
             if batch:
                 self._client.unlink(*batch)
+            self._client.zrem(self._newest_key, view)
+
+    def newest_event_times(self) -> dict[str, datetime]:
+        """The newest event time written to each view (absent: never written), with one ZRANGE."""
+        with self._errors():
+            members = self._client.zrange(self._newest_key, 0, -1, withscores=True)
+        return {view.decode(): from_micros(int(score)) for view, score in members}
 
     def ping(self) -> None:
         """Return when Redis answers; raise BackendUnavailable otherwise."""

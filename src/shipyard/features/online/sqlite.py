@@ -6,12 +6,13 @@ import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from datetime import datetime
 from itertools import chain, repeat
 from operator import itemgetter
 from pathlib import Path
 
 from shipyard.core.errors import BackendUnavailable
-from shipyard.features.online import OnlineRow, StoredRow, encoded
+from shipyard.features.online import OnlineRow, StoredRow, encoded, from_micros
 from shipyard.features.online._codec import unpack
 
 _SCHEMA = """
@@ -20,6 +21,18 @@ CREATE TABLE IF NOT EXISTS online_rows (
     event_us INTEGER NOT NULL, created_us INTEGER NOT NULL, payload BLOB NOT NULL,
     PRIMARY KEY (project, view, entity_key)
 ) WITHOUT ROWID
+"""
+# The newest event time written to each view: one row per (project, view), raised (never
+# lowered) by every write in the same transaction as its rows.
+_NEWEST_SCHEMA = """
+CREATE TABLE IF NOT EXISTS online_newest (
+    project TEXT NOT NULL, view TEXT NOT NULL, event_us INTEGER NOT NULL,
+    PRIMARY KEY (project, view)
+) WITHOUT ROWID
+"""
+_RAISE_NEWEST = """
+INSERT INTO online_newest (project, view, event_us) VALUES (?, ?, ?)
+ON CONFLICT (project, view) DO UPDATE SET event_us = MAX(online_newest.event_us, excluded.event_us)
 """
 # Newer wins, decided by SQLite inside the statement: an older row leaves the stored one as is;
 # an equal (event, created) pair overwrites, so a rerun or a re-push is idempotent.
@@ -69,6 +82,7 @@ class SqliteOnlineStore:
             conn.execute("PRAGMA cache_size=-32768")
             conn.execute("PRAGMA mmap_size=268435456")
             conn.execute(_SCHEMA)
+            conn.execute(_NEWEST_SCHEMA)
         except (sqlite3.Error, OSError) as exc:
             raise self._unavailable(exc) from exc
         with self._lock:
@@ -101,6 +115,7 @@ class SqliteOnlineStore:
             conn.execute("BEGIN IMMEDIATE")
             try:
                 changed = _upsert(conn, params)
+                conn.execute(_RAISE_NEWEST, (self.project, view, max(batch.event_us)))
                 conn.execute("COMMIT")
             except BaseException:
                 conn.execute("ROLLBACK")
@@ -123,10 +138,27 @@ class SqliteOnlineStore:
         return [found.get(key) for key in keys]
 
     def drop(self, view: str) -> None:
-        """Delete every row of a view."""
+        """Delete every row of a view and its newest event time, in one transaction."""
+        conn = self._conn()
         with self._errors():
-            self._conn().execute("DELETE FROM online_rows WHERE project = ? AND view = ?",
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                for table in ("online_rows", "online_newest"):
+                    conn.execute(f"DELETE FROM {table} WHERE project = ? AND view = ?",
                                  (self.project, view))
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+
+    def newest_event_times(self) -> dict[str, datetime]:
+        """The newest event time written to each view (absent: never written), in one query."""
+        if getattr(self._local, "conn", None) is None and not self.path.exists():
+            return {}  # nothing written yet: do not create the file just to say so
+        with self._errors():
+            rows = self._conn().execute(
+                "SELECT view, event_us FROM online_newest WHERE project = ?", (self.project,))
+            return {view: from_micros(event_us) for view, event_us in rows}
 
     def ping(self) -> None:
         """Return when the database file answers; raise BackendUnavailable otherwise."""
