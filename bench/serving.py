@@ -17,6 +17,8 @@ all one process, measured in turns (round-robin, `--repeat` rounds, medians repo
                   running shadow experiment: control answers, the treatment (the same model
                   as version 2) runs on every request off the response path; its p50/p99
                   minus shipyard-onnx's, per round (median), is what shadow mode adds
+* shipyard-shadow-10  the same under a shadow experiment with shadow_sample=0.1 (model
+                  `fraud_shadowed10`): the treatment runs on a fixed 10% of the customers
 
 Per server: one client at a fixed 500 requests/s (a separate process; p50/p99), then `wrk`
 with 8 and 64 connections (throughput, p50/p99). Each round also runs the single client on
@@ -27,7 +29,7 @@ from a pool of 1,000 recent ones; each server gets the same ones.
     .venv/bin/python bench/serving.py [--duration 8] [--repeat 3] [--no-mlflow] [--no-bentoml]
     .venv/bin/python bench/serving.py --shadow [--duration 3] [--repeat 12]
 
-`--shadow` measures only what shadow mode adds: shipyard-onnx and shipyard-shadow with the
+`--shadow` measures only what shadow mode adds: shipyard-onnx and both shadow deployments with the
 single client, in many short alternating rounds (the difference per round, then the median).
 """
 
@@ -61,8 +63,10 @@ deployments:
   - {model: fraud@champion, name: fraud_onnx, runtime: onnx}
   - {model: fraud@champion, name: fraud_unbatched, max_batch_size: 1}
   - {model: fraud_shadowed@champion, name: fraud_shadow, runtime: onnx}
+  - {model: fraud_shadowed10@champion, name: fraud_shadow10, runtime: onnx}
 """
 SHADOWED = "fraud_shadowed"
+SHADOWS = {"shipyard-shadow": (SHADOWED, 1.0), "shipyard-shadow-10": ("fraud_shadowed10", 0.1)}
 FLOOR = "http-floor"  # the single client on a route that does no work
 
 
@@ -120,28 +124,32 @@ def prepare() -> dict[str, Any]:
 
 
 def prepare_shadow() -> str:
-    """Model `fraud_shadowed` (v1 = champion, v2 = the same model) and a running shadow
-    experiment on it; returns the experiment's name."""
+    """Per entry of SHADOWS a model (v1 = champion, v2 = the same model) and a running shadow
+    experiment on it with that shadow sample rate; returns the experiments' names."""
     import shipyard as sy
 
     root = DATA / "project"
     (root / "shipyard.yaml").write_text(f"project: fraud\n{DEPLOYMENTS}")
+    names = []
     with sy.Project.load(root) as project:
-        versions = [v.version for v in project.models.list_versions(SHADOWED) if v.has_onnx]
-        if len(versions) < 2:
-            with (DATA / "model.pkl").open("rb") as file:
-                model = pickle.load(file)  # noqa: S301 - our own file, written by prepare()
-            versions = [project.models.register(SHADOWED, model, feature_service="fraud_v2",
-                                                onnx=True).version for _ in range(2)]
-        control, treatment = sorted(versions)[-2:]
-        project.models.set_alias(SHADOWED, "champion", control)
-        for running in project.experiments.list(model=SHADOWED, status="running"):
-            project.experiments.stop(running.name)
-        name = f"bench-shadow-{int(time.time())}"
-        project.experiments.create(name, model=SHADOWED, mode="shadow", unit="customer_id",
-                                   variants={"control": f"{SHADOWED}@champion",
-                                             "treatment": f"{SHADOWED}/{treatment}"}, start=True)
-    return name
+        for shadowed, rate in SHADOWS.values():
+            versions = [v.version for v in project.models.list_versions(shadowed) if v.has_onnx]
+            if len(versions) < 2:
+                with (DATA / "model.pkl").open("rb") as file:
+                    model = pickle.load(file)  # noqa: S301 - our own file, written by prepare()
+                versions = [project.models.register(shadowed, model, feature_service="fraud_v2",
+                                                    onnx=True).version for _ in range(2)]
+            control, treatment = sorted(versions)[-2:]
+            project.models.set_alias(shadowed, "champion", control)
+            for running in project.experiments.list(model=shadowed, status="running"):
+                project.experiments.stop(running.name)
+            name = f"bench-{shadowed.replace('_', '-')}-{int(time.time())}"
+            project.experiments.create(name, model=shadowed, mode="shadow", unit="customer_id",
+                                       variants={"control": f"{shadowed}@champion",
+                                                 "treatment": f"{shadowed}/{treatment}"},
+                                       shadow_sample=rate, start=True)
+            names.append(f"{name} ({shadowed}, shadow_sample={rate:g})")
+    return ", ".join(names)
 
 
 def _number(value: Any) -> float | None:
@@ -215,7 +223,8 @@ def start_servers(args: argparse.Namespace) -> list[Server]:
     servers = [shipyard,
                _alias(shipyard, "shipyard-onnx", "/v1/models/fraud_onnx/predict"),
                _alias(shipyard, "shipyard-1", "/v1/models/fraud_unbatched/predict"),
-               _alias(shipyard, "shipyard-shadow", "/v1/models/fraud_shadow/predict")]
+               _alias(shipyard, "shipyard-shadow", "/v1/models/fraud_shadow/predict"),
+               _alias(shipyard, "shipyard-shadow-10", "/v1/models/fraud_shadow10/predict")]
     model = str(DATA / "model.pkl")
     if not args.no_mlflow:
         from registry import ensure_mlflow_venv
@@ -372,10 +381,10 @@ def measure(servers: list[Server], info: dict[str, Any], seconds: float, repeat:
 
 def measure_shadow(servers: list[Server], info: dict[str, Any], seconds: float, repeat: int
                    ) -> dict[str, Any]:
-    """The single client on shipyard-onnx and shipyard-shadow in alternation, `repeat` rounds."""
+    """The single client on shipyard-onnx and the shadow deployments in turns, `repeat` rounds."""
     body_file = DATA / "bodies-shipyard.json"
     body_file.write_text(json.dumps(bodies(info, "shipyard")))
-    pair = {s.name: s for s in servers if s.name in ("shipyard-onnx", "shipyard-shadow")}
+    pair = {s.name: s for s in servers if s.name == "shipyard-onnx" or s.name in SHADOWS}
     runs: dict[str, list[dict[str, Any]]] = {name: [] for name in pair}
     for server in pair.values():
         run_single(server, body_file, 1)  # warm-up
@@ -385,12 +394,13 @@ def measure_shadow(servers: list[Server], info: dict[str, Any], seconds: float, 
             runs[server.name].append(run_single(server, body_file, seconds))
         last = {n: {k: r[-1][k] for k in ("rate", "p50_ms", "p99_ms")} for n, r in runs.items()}
         log(f"round {round_ + 1}/{repeat}: {json.dumps(last)}")
-    added = {}
-    for key in ("p50_ms", "p99_ms"):
-        diffs = [s[key] - b[key] for s, b in zip(runs["shipyard-shadow"], runs["shipyard-onnx"],
-                                                 strict=True)]
-        added[key] = {"median": round(statistics.median(diffs), 3),
-                      "per_round": [round(d, 3) for d in diffs]}
+    added: dict[str, Any] = {}
+    for name in SHADOWS:
+        for key in ("p50_ms", "p99_ms"):
+            diffs = [s[key] - b[key] for s, b in zip(runs[name], runs["shipyard-onnx"],
+                                                     strict=True)]
+            added.setdefault(name, {})[key] = {"median": round(statistics.median(diffs), 3),
+                                               "per_round": [round(d, 3) for d in diffs]}
     medians = {n: {k: round(statistics.median(r[k] for r in rs), 3)
                    for k in ("rate", "p50_ms", "p99_ms")} for n, rs in runs.items()}
     return {"medians": medians, "shadow_added_ms": added, "runs": runs}
@@ -413,14 +423,18 @@ def summarize(results: dict[str, dict[str, list[dict[str, Any]]]]) -> dict[str, 
                         f"{c}_p99_ms": median(scenarios[c], "p99_ms")})
         row["errors"] = sum(r["errors"] for runs in scenarios.values() for r in runs)
         table[name] = row
-    shadow = {}
-    if "shipyard-shadow" in results and "shipyard-onnx" in results:
+    shadow: dict[str, dict[str, float]] = {}
+    for name in (n for n in SHADOWS if n in results and "shipyard-onnx" in results):
+        base = results["shipyard-onnx"]
         for scenario in ("single", "c8"):
             for key in ("p50_ms", "p99_ms"):
-                added = [s[key] - b[key] for s, b in zip(results["shipyard-shadow"][scenario],
-                                                         results["shipyard-onnx"][scenario],
-                                                         strict=True)]
-                shadow[f"{scenario}_{key}"] = round(statistics.median(added), 3)
+                added = [s[key] - b[key] for s, b in zip(results[name][scenario],
+                                                         base[scenario], strict=True)]
+                shadow.setdefault(name, {})[f"{scenario}_{key}"] = round(
+                    statistics.median(added), 3)
+        for c in ("c8", "c64"):  # same-round throughput against the model without a shadow
+            kept = [s["rps"] / b["rps"] for s, b in zip(results[name][c], base[c], strict=True)]
+            shadow[name][f"{c}_rps_vs_onnx"] = round(statistics.median(kept), 3)
     others = [n for n in table if not n.startswith("shipyard")]
     ratios = {}
     for c in ("c8", "c64"):
@@ -471,7 +485,7 @@ def main() -> None:
     args = parser.parse_args()
     DATA.mkdir(parents=True, exist_ok=True)
     info = prepare()
-    log(f"shadow experiment {prepare_shadow()} running on {SHADOWED}")
+    log(f"shadow experiments running: {prepare_shadow()}")
     if args.shadow:
         args.no_mlflow = args.no_bentoml = True
     servers = start_servers(args)

@@ -93,6 +93,18 @@ def test_the_experiment_lifecycle_from_the_command_line(
     assert [e in out for e in ("created", "start", "pause", "conclude")] == [True] * 4
 
 
+def test_a_shadow_sample_is_stored_and_shown(root: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = shipyard(root, capsys, "experiment", "create", "shadow-10", "--model", "fraud",
+                              "--variant", "control=fraud@champion", "--variant",
+                              "treatment=fraud/2", "--unit", "customer_id", "--mode", "shadow",
+                              "--shadow-sample", "0.1")
+    assert code == 0, err
+    code, out, _ = shipyard(root, capsys, "experiment", "show", "shadow-10")
+    assert code == 0 and "shadow sample" in out and "0.1 of units" in out
+    with sy.Project.load(root) as project:
+        assert project.experiments.get("shadow-10").shadow_sample == 0.1
+
+
 @pytest.mark.parametrize("args, words", [
     (["show", "nope"], "No experiment 'nope'"),
     (["create", "x", "--model", "fraud", "--variant", "control", "--unit", "customer_id"],
@@ -102,6 +114,12 @@ def test_the_experiment_lifecycle_from_the_command_line(
     (["create", "x", "--model", "fraud", "--variant", "control=fraud@champion", "--variant",
       "treatment=fraud/2", "--unit", "customer_id", "--mode", "canary"], "needs a ramp"),
     (["analyze", "x", "--outcomes", "missing.csv"], "does not exist"),
+    (["create", "x", "--model", "fraud", "--variant", "control=fraud@champion", "--variant",
+      "treatment=fraud/2", "--unit", "customer_id", "--mode", "shadow", "--shadow-sample", "0"],
+     "shadow_sample 0.0 is not in (0, 1]"),
+    (["create", "x", "--model", "fraud", "--variant", "control=fraud@champion", "--variant",
+      "treatment=fraud/2", "--unit", "customer_id", "--shadow-sample", "0.5"],
+     "for mode='shadow' only"),
 ])
 def test_bad_input_is_one_error_line(root: Path, capsys: pytest.CaptureFixture[str],
                                      args: list[str], words: str) -> None:

@@ -67,6 +67,8 @@ def create(
     ramp: Annotated[str | None, typer.Option(
         help="Canary treatment shares, e.g. 0.01,0.05,0.25,0.5.")] = None,
     ramp_every: Annotated[float | None, typer.Option(help="Seconds per ramp step.")] = None,
+    shadow_sample: Annotated[float, typer.Option(
+        help="Shadow mode: share of units (0 < x <= 1) also run through the treatment.")] = 1.0,
     start: Annotated[bool, typer.Option("--start", help="Start it now.")] = False,
     project: ProjectOption = Path("."),
 ) -> None:
@@ -79,7 +81,7 @@ def create(
         e = proj.experiments.create(name, model=model, variants=variants, weights=weights,
                                     unit=unit, mode=mode, metrics=[_metric(m) for m in metric or []],
                                     guardrails=guardrail or [], ramp=steps, ramp_every=ramp_every,
-                                    start=start)
+                                    shadow_sample=shadow_sample, start=start)
     console.print(f"experiment [bold]{e.name}[/bold] on {e.model}: {e.status}")
 
 
@@ -131,6 +133,8 @@ def show(name: Annotated[str, typer.Argument(help="The experiment.")],
                                          for m in e.metrics) or "-")
     summary.add_row("guardrails", ", ".join(f"{g.metric} < {g.threshold:g}"
                                             for g in e.guardrails) or "-")
+    if e.mode == "shadow":
+        summary.add_row("shadow sample", f"{e.shadow_sample:g} of units")
     if e.ramp:
         summary.add_row("ramp", ", ".join(f"{r.weight:g} at {r.after_seconds:g}s" for r in e.ramp))
     if e.decision:

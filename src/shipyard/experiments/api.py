@@ -40,7 +40,7 @@ class Experiments:
                metrics: Sequence[Any] = (), guardrails: Sequence[Any] = (),
                ramp: Sequence[Any] | None = None, ramp_every: float | None = None,
                seed: str | None = None, coverage: float = 1.0, label: str = "label",
-               start: bool = False) -> Experiment:
+               shadow_sample: float = 1.0, start: bool = False) -> Experiment:
         """Define an experiment (status draft; `start=True` starts it too).
 
         Args:
@@ -56,12 +56,16 @@ class Experiments:
             guardrails: e.g. "error_rate < 0.02", "p99_latency_ms < 50", "prediction_psi < 0.2".
             ramp: Canary treatment shares, e.g. [0.01, 0.05, 0.25, 0.5] with `ramp_every`
                 seconds per step, or (share, after_seconds) pairs.
+            shadow_sample: In shadow mode, the share of units (0 < x <= 1) whose rows also run
+                through the treatment; chosen from the unit id by the experiment's hash, so a
+                unit is always or never shadowed.
         """
         experiment = _spec.build(name, model=model, variants=dict(variants), weights=weights,
                                  unit=unit, mode=mode, metrics=list(metrics),
                                  guardrails=list(guardrails),
                                  ramp=list(ramp) if ramp is not None else None,
-                                 ramp_every=ramp_every, seed=seed, coverage=coverage, label=label)
+                                 ramp_every=ramp_every, seed=seed, coverage=coverage, label=label,
+                                 shadow_sample=shadow_sample)
         registry = self._models()
         for ref in experiment.variants.values():
             registry.resolve(ref)  # NotFoundError naming the missing version or alias

@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from shipyard.core.errors import InvalidInputError
-from shipyard.experiments.assignment import assign
+from shipyard.experiments.assignment import assign, unit_hash, unit_string
 
 Mode = Literal["ab", "canary", "shadow"]
 MODES: tuple[str, ...] = ("ab", "canary", "shadow")
@@ -51,6 +51,11 @@ def _number(value: Any, what: str, hint: str) -> float:
         return float(value)
     except (TypeError, ValueError):
         raise InvalidInputError(f"{what}: {value!r} is not a number.", hint=hint) from None
+
+
+def in_shadow_sample(key: str, unit_id: str | int, rate: float) -> bool:
+    """Whether a unit is among the `rate` share an experiment (hashing seed `key`) shadows."""
+    return rate >= 1.0 or unit_hash(f"{key}/shadow", unit_string(unit_id)) < rate
 
 
 def check_name(name: object, what: str = "Experiment name") -> str:
@@ -174,6 +179,7 @@ class Experiment:
     seed: str = ""
     coverage: float = 1.0
     label: str = "label"
+    shadow_sample: float = 1.0  # shadow mode: the share of units whose rows the treatment runs on
     status: str = "draft"
     created_at: datetime | None = None
     started_at: datetime | None = None
@@ -218,13 +224,20 @@ class Experiment:
         index = assign(self.key, unit_id, self.weights_at(now), coverage=self.coverage)
         return None if index is None else self.names[index]
 
+    def shadowed(self, unit_id: str | int) -> bool:
+        """Whether a unit is in the shadow sample: its GrowthBook v2 hash under the salt
+        '<key>/shadow' is below `shadow_sample`, so a unit is always or never shadowed, and the
+        sample is independent of the variant buckets (and of other experiments)."""
+        return in_shadow_sample(self.key, unit_id, self.shadow_sample)
+
     def spec(self) -> dict[str, Any]:
         """The definition as JSON-ready data (what the store keeps)."""
         return {"variants": self.variants, "weights": self.weights, "unit": self.unit,
                 "metrics": [asdict(m) for m in self.metrics],
                 "guardrails": [asdict(g) for g in self.guardrails],
                 "ramp": [asdict(r) for r in self.ramp], "seed": self.seed,
-                "coverage": self.coverage, "label": self.label}
+                "coverage": self.coverage, "label": self.label,
+                "shadow_sample": self.shadow_sample}
 
     def describe(self) -> dict[str, Any]:
         """A JSON-ready summary."""
@@ -237,7 +250,7 @@ class Experiment:
 def build(name: str, *, model: str, variants: dict[str, str], weights: dict[str, float] | None,
           unit: str, mode: str, metrics: list[Any], guardrails: list[Any],
           ramp: list[Any] | None, ramp_every: float | None, seed: str | None,
-          coverage: float, label: str) -> Experiment:
+          coverage: float, label: str, shadow_sample: float = 1.0) -> Experiment:
     """A checked new experiment (status draft) from `create`'s arguments."""
     from shipyard.models import parse_ref
 
@@ -273,13 +286,28 @@ def build(name: str, *, model: str, variants: dict[str, str], weights: dict[str,
     if ramp and mode != "canary":
         raise InvalidInputError("A ramp schedule is for mode='canary' only.",
                                 hint="Drop `ramp`, or use mode='canary'.")
+    sample = _shadow_sample(shadow_sample, mode)
     parsed_metrics = tuple(Metric.parse(m) for m in metrics)
     if len({m.name for m in parsed_metrics}) != len(parsed_metrics):
         raise InvalidInputError("A metric is listed twice.", hint="List each metric once.")
     return Experiment(name=name, model=model, variants=dict(variants), weights=ordered, unit=unit,
                       mode=mode, metrics=parsed_metrics,
                       guardrails=tuple(Guardrail.parse(g) for g in guardrails), ramp=steps,
-                      seed=seed or "", coverage=coverage, label=label)
+                      seed=seed or "", coverage=coverage, label=label, shadow_sample=sample)
+
+
+def _shadow_sample(value: Any, mode: str) -> float:
+    """The checked shadow sample rate: a number in (0, 1], other than 1 only in shadow mode."""
+    hint = "Give the share of units to shadow, e.g. shadow_sample=0.1 (default 1: every unit)."
+    if isinstance(value, bool):
+        raise InvalidInputError(f"shadow_sample: {value!r} is not a number.", hint=hint)
+    rate = _number(value, "shadow_sample", hint)
+    if not (math.isfinite(rate) and 0 < rate <= 1):
+        raise InvalidInputError(f"shadow_sample {value!r} is not in (0, 1].", hint=hint)
+    if rate != 1 and mode != "shadow":
+        raise InvalidInputError(f"shadow_sample is for mode='shadow' only (mode is {mode!r}).",
+                                hint="Drop shadow_sample, or use mode='shadow'.")
+    return rate
 
 
 def _ramp(ramp: list[Any] | None, every: float | None) -> tuple[RampStep, ...]:
@@ -326,7 +354,8 @@ def from_row(row: Any) -> Experiment:
         unit=spec["unit"], mode=row.mode, metrics=tuple(Metric(**m) for m in spec["metrics"]),
         guardrails=tuple(Guardrail(**g) for g in spec["guardrails"]),
         ramp=tuple(RampStep(**r) for r in spec["ramp"]), seed=spec["seed"],
-        coverage=spec["coverage"], label=spec.get("label", "label"), status=row.status,
+        coverage=spec["coverage"], label=spec.get("label", "label"),
+        shadow_sample=spec.get("shadow_sample", 1.0), status=row.status,
         created_at=to_utc(row.created_at),
         started_at=to_utc(row.started_at) if row.started_at else None,
         stopped_at=to_utc(row.stopped_at) if row.stopped_at else None,

@@ -4,7 +4,8 @@ A row's unit id is its `entities[<unit>]` (or the `<unit>` field of an instance)
 on the experiment's seed gives the variant, so every server process agrees. Rows without a
 unit id, or outside coverage, are served by the deployment's own version and not tagged.
 Rows of one request that fall into different variants are predicted per variant and put
-back in order. Shadow mode answers from control and sends the same rows to the treatment on
+back in order. Shadow mode answers from control and sends the same rows (only those of units
+in the experiment's shadow sample, a fixed hash-chosen share) to the treatment on
 a separate batcher after the answer is ready, only while the model's batcher is idle (a busy
 server drops shadows and counts them); its failures only count. Every variant
 request feeds the guardrail monitor; the first breach stops routing at once in this process
@@ -23,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from shipyard.core.errors import ShipyardError
 from shipyard.experiments.assignment import assign
 from shipyard.experiments.guardrails import Breach, GuardrailMonitor
-from shipyard.experiments.spec import Experiment
+from shipyard.experiments.spec import Experiment, in_shadow_sample
 from shipyard.serving.inference import ItemResult, LoadedModel
 
 if TYPE_CHECKING:
@@ -61,7 +62,8 @@ class Route:
                 "weights": dict(zip(e.names, e.weights_after(time.time() - self.started),
                                     strict=True)),
                 "versions": {v: m.version for v, m in self.models.items()},
-                "shadow_dropped": self.shadow_dropped, "shadow_failed": self.shadow_failed}
+                "shadow_sample": e.shadow_sample, "shadow_dropped": self.shadow_dropped,
+                "shadow_failed": self.shadow_failed}
 
     def variant_of(self, unit_id: Any) -> str | None:
         """The variant answering a unit (control for every unit in shadow mode)."""
@@ -73,6 +75,14 @@ class Route:
         if index is None:
             return None
         return e.control if e.mode == "shadow" else e.names[index]
+
+    def shadowed(self, unit_id: Any) -> bool:
+        """Whether a (control-enrolled) unit's rows also go to the treatment in shadow mode."""
+        e = self.experiment
+        return e.shadow_sample >= 1.0 or _shadowed(e.key, unit_id, e.shadow_sample)
+
+
+_shadowed = functools.lru_cache(maxsize=1 << 16)(in_shadow_sample)  # returning units skip hashing
 
 
 @functools.lru_cache(maxsize=1 << 16)
@@ -144,11 +154,13 @@ async def routed_predict(deployment: Deployment, route: Route, body: Any, predic
                 raise r
     answer = _answer(deployment, [(idx, v, r) for (v, idx), r in zip(groups.items(), results,
                                                                       strict=True)], e, len(rows))
-    if e.mode == "shadow" and e.control in groups and deployment.route is route:
+    sampled = [i for i in groups.get(e.control, ()) if e.mode == "shadow"
+               and route.shadowed(_unit_id(rows[i], shape, e.unit))]
+    if sampled and deployment.route is route:
         if deployment.batcher is not None and deployment.batcher.is_busy:
             route.shadow_dropped += 1  # the model is busy: shadows only use idle capacity
         else:
-            enrolled = _body([rows[i] for i in groups[e.control]], shape)
+            enrolled = _body([rows[i] for i in sampled], shape)
             task = asyncio.get_running_loop().create_task(
                 _shadow(deployment, route, e.names[1], enrolled, predict, on_rollback))
             route.shadows.add(task)  # a strong reference until it is done

@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 import warnings
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -169,3 +169,52 @@ def test_a_prediction_shift_breaks_the_psi_guardrail(served: sy.Project) -> None
         while served.experiments.get("shift").status != "rolled_back":
             assert time.monotonic() < deadline
             time.sleep(0.02)
+
+
+class Recording(Constant):
+    """A Constant that records the `amount` of every real row the treatment (p=0.9) scores."""
+
+    seen: ClassVar[list[float]] = []
+
+    def predict(self, frame: pd.DataFrame) -> np.ndarray:
+        return (Constant.predict_proba(self, frame)[:, 1] > 0.5).astype(np.int64)  # not recorded
+
+    def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
+        if self.p == 0.9:
+            Recording.seen.extend(float(a) for a in frame["amount"] if a > 0)
+        return super().predict_proba(frame)
+
+
+def test_a_sampled_shadow_runs_the_treatment_on_sampled_units_only(project: sy.Project) -> None:
+    X = pd.DataFrame({"amount": [1.0]})
+    project.models.register("scorer", Recording(0.1), signature=X, allow_pickle=True)
+    project.models.register("scorer", Recording(0.9), signature=X, allow_pickle=True)
+    project.models.set_alias("scorer", "champion", 1)
+    served = sy.Project(project.root, project.settings.model_copy(update={
+        "deployments": [DeploymentConfig(model="scorer@champion", poll_seconds=0.05)],
+        "prediction_log": project.settings.prediction_log.model_copy(
+            update={"flush_interval_seconds": 0.05})}))
+    e = served.experiments.create("sampled", model="scorer", variants=VARIANTS, unit="customer_id",
+                                  mode="shadow", shadow_sample=0.3, start=True)
+    units = list(range(1, 61))
+    sampled = {u for u in units if e.shadowed(u)}
+    assert 0 < len(sampled) < len(units)
+    Recording.seen.clear()
+    with _client(served) as client:
+        _wait_routed(client, "sampled")
+        answers = [_predict(client, {"instances": [{"amount": float(u), "customer_id": u}]})
+                   for u in units[:40]]
+        mixed = _predict(client, {"instances": [{"amount": float(u), "customer_id": u}
+                                                for u in units[40:]]})
+        assert {(a["variant"], a["version"]) for a in answers} == {("control", 1)}
+        assert mixed["variant"] == "control" and mixed["version"] == 1
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and len(Recording.seen) < len(sampled):
+            time.sleep(0.01)
+        (d,) = client.get("/v1/deployments", headers=BEARER).json()["deployments"]
+        assert d["experiment"]["shadow_sample"] == 0.3 and d["experiment"]["shadow_dropped"] == 0
+    assert sorted(Recording.seen) == sorted(float(u) for u in sampled)  # each sampled row once
+    log = served.predictions.read("scorer")
+    treated = log[log["variant"] == "treatment"]
+    assert set(treated["customer_id"].astype(int)) == sampled and len(treated) == len(sampled)
+    assert len(log[log["variant"] == "control"]) == len(units)
