@@ -14,7 +14,7 @@ import pytest
 
 import shipyard as sy
 from shipyard.cli.batch import stage_nightly_scoring
-from shipyard.cli.main import run as cli
+from tests.e2e._cli import run_cli
 from tests.unit.batch.fraud_project import END, entities, make_fraud_project
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -41,14 +41,7 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[sy.Project]:
         yield proj
 
 
-def shipyard(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    try:
-        cli(list(args))
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
+shipyard = run_cli
 
 
 def test_batch_predict_writes_scores(project: sy.Project, tmp_path: Path,

@@ -9,8 +9,8 @@ import pytest
 from sklearn.linear_model import LogisticRegression
 
 import shipyard as sy
-from shipyard.cli.main import run as cli
 from tests.contract.test_apply import BASE, write_data
+from tests.e2e._cli import run_cli
 
 X = pd.DataFrame({"count": [1, 5, 2, 8, 3, 9], "ratio": [0.1, 0.9, 0.2, 0.8, 0.3, 0.7],
                   "amount": [10.0, 90.0, 20.0, 80.0, 30.0, 70.0]})
@@ -29,13 +29,8 @@ def root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def shipyard(root: Path, capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    try:
-        cli([*args, "--project", str(root)])
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
+    """Run `shipyard ARGS --project ROOT` in-process."""
+    return run_cli(capsys, *args, "--project", str(root))
 
 
 @pytest.fixture

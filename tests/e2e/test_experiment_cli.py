@@ -12,8 +12,8 @@ import pytest
 from sklearn.linear_model import LogisticRegression
 
 import shipyard as sy
-from shipyard.cli.main import run as cli
 from shipyard.predictions import PredictionBatch
+from tests.e2e._cli import run_cli
 
 X = pd.DataFrame({"amount": [1.0, 2.0, 3.0, 4.0]})
 
@@ -34,13 +34,8 @@ def root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def shipyard(root: Path, capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    try:
-        cli([*args, "--project", str(root)])
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
+    """Run `shipyard ARGS --project ROOT` in-process."""
+    return run_cli(capsys, *args, "--project", str(root))
 
 
 def _traffic(root: Path, name: str) -> Path:

@@ -9,6 +9,7 @@ import pytest
 from shipyard.cli.main import run
 from tests.conftest import ProjectFactory
 from tests.contract._online import DEFINITIONS, NOW, H, stats_frame, write_sources
+from tests.e2e._cli import run_cli
 
 
 @pytest.fixture
@@ -30,16 +31,7 @@ def root(make_project: ProjectFactory) -> Path:
     return path
 
 
-def shipyard(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    """Run the CLI in-process; return (exit code, stdout, stderr)."""
-    capsys.readouterr()
-    try:
-        run(list(args))
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
+shipyard = run_cli
 
 
 def test_materialize_then_get(root: Path, capsys: pytest.CaptureFixture[str]) -> None:
