@@ -53,16 +53,18 @@ class PartitionDone:
     error: tuple[type[ShipyardError], str, str | None] | None = None
 
 
-def peak_rss_bytes() -> int:
-    """This process's peak resident memory. Linux's ru_maxrss survives exec (a pool worker
-    would report its parent's peak), so the kernel's VmHWM is read where there is one."""
+def peak_rss_bytes(pid: int | None = None) -> int:
+    """Peak resident memory of this process (or of `pid`; 0 if it is gone). Linux's ru_maxrss
+    survives exec (a pool worker would report its parent's peak), so the kernel's VmHWM is
+    read where there is one."""
     try:
-        with open("/proc/self/status") as fh:
+        with open(f"/proc/{pid or 'self'}/status") as fh:
             for line in fh:
                 if line.startswith("VmHWM:"):
                     return int(line.split()[1]) * 1024
     except OSError:
-        pass
+        if pid is not None:
+            return 0
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 

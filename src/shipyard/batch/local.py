@@ -106,7 +106,10 @@ class LocalEngine:
                     cpu += result.cpu_seconds
                     if progress:
                         progress(finished, total)
-            peak = sum(v for pid, v in peaks.items() if pid != os.getpid())
+            if workers > 1:  # a worker that only warmed up reports nothing, yet holds memory
+                for pid in list(getattr(_executor(workers), "_processes", None) or {}):
+                    peaks[pid] = max(peaks.get(pid, 0), _worker.peak_rss_bytes(pid))
+            peak = concurrent_peak([v for pid, v in peaks.items() if pid != os.getpid()], workers)
         folder.finish()
         peak += _worker.peak_rss_bytes()
         return EngineReport(rows=finished, partitions=len(parts),
@@ -197,6 +200,13 @@ class LocalEngine:
             for future in pending:
                 future.cancel()
             wait(pending)  # no worker may still write this job's files once we return
+
+
+def concurrent_peak(worker_peaks: list[int], workers: int) -> int:
+    """The most memory `workers` pool processes can have held at once: the sum of the largest
+    `workers` peaks. The pool may replace a process (loky restarts a worker whose memory grew),
+    and a replaced process's peak must not be added to its successor's."""
+    return sum(sorted(worker_peaks, reverse=True)[:workers])
 
 
 def _executor(workers: int) -> Any:
